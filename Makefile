@@ -1,0 +1,42 @@
+# radiomics-hnc: the two commands a new user needs are `make demo` and `make test`.
+# Both call `make setup`, which builds .venv once and reinstalls only when pyproject.toml
+# or requirements/constraints.txt change (the stamp file below records that).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONSTRAINTS := requirements/constraints.txt
+STAMP := $(VENV)/.radiomics-hnc-installed
+DEMO_DIR ?= demo
+JOBS ?= 2
+
+.PHONY: setup demo test lint bench lock clean-demo
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml $(CONSTRAINTS) scripts/setup_venv.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) CONSTRAINTS=$(CONSTRAINTS) bash scripts/setup_venv.sh
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/radiomics-hnc demo $(DEMO_DIR) --jobs $(JOBS)
+
+test: setup
+	$(BIN)/ruff check radiomics_hnc tests benchmarks examples
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check radiomics_hnc tests benchmarks examples
+	$(BIN)/ruff format --check radiomics_hnc tests benchmarks examples
+
+bench: setup
+	$(BIN)/python -m benchmarks --out benchmarks/results
+
+# Rewrite the lock file from the current environment (after a deliberate upgrade).
+lock: setup
+	{ head -n 3 $(CONSTRAINTS); $(BIN)/pip freeze --exclude-editable | grep -v '^radiomics-hnc' | sed 's/+cpu$$//'; \
+	  $(BIN)/pip list --format=freeze | grep -E '^(setuptools|wheel)=='; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+
+clean-demo:
+	rm -rf $(DEMO_DIR)

@@ -1,0 +1,80 @@
+"""The ``radiomics-hnc`` command line: argument parsing and display over the Python API.
+
+Exit codes: 0 success, 1 user error (bad input, bad settings, bad usage), 2 internal error.
+Each stage's commands live in their own module and are registered on :data:`app` here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from typer.exceptions import TyperException
+
+from radiomics_hnc import __version__
+from radiomics_hnc.cli import data as data_commands
+from radiomics_hnc.cli.common import console, state
+from radiomics_hnc.errors import RadiomicsHNCError
+
+app = typer.Typer(
+    name="radiomics-hnc",
+    help="Head and neck cancer PET/CT radiomics: data, segmentation, features, models, reports.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"radiomics-hnc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print errors and results."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Print debug logs and tracebacks."),
+) -> None:
+    """Options shared by every command."""
+    state.quiet = quiet
+    state.verbose = verbose
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+data_commands.register(app)
+
+
+def main() -> None:
+    """Console-script entry point: run the app and map failures to exit codes 1 and 2."""
+    try:
+        code = app(standalone_mode=False)
+    except RadiomicsHNCError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        console.print("[bold red]aborted[/]")
+        sys.exit(1)
+    except TyperException as exc:
+        # Usage errors are user errors (1); a bare command has already printed its help (0).
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(0)
+        console.print(f"[bold red]usage error:[/] {exc.format_message()}", highlight=False)
+        sys.exit(1)
+    except Exception as exc:  # last line of defence: no raw traceback for users
+        if state.verbose:
+            console.print_exception()
+        console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            "This is a bug in radiomics-hnc; rerun with --verbose and report the traceback.",
+            highlight=False,
+        )
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)

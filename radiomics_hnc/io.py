@@ -1,0 +1,174 @@
+"""Workspace file I/O: atomic writes, provenance metadata, and image reading with clear errors.
+
+Every table a stage writes goes through :func:`write_parquet`, so an interrupted run never
+leaves a truncated file and every file says which software and settings made it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import SimpleITK as sitk
+
+from radiomics_hnc import __version__
+from radiomics_hnc.errors import InputDataError
+
+PROVENANCE_KEY = b"radiomics_hnc"
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``, renamed onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def text_sha256(text: str | bytes) -> str:
+    """SHA-256 of a string or bytes (hex); used to fingerprint configs and settings."""
+    data = text.encode() if isinstance(text, str) else text
+    return hashlib.sha256(data).hexdigest()
+
+
+def provenance(config_hash: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Provenance stored in every workspace file: versions, config hash, creation time."""
+    try:
+        import radiomics
+
+        pyradiomics_version = str(radiomics.__version__)
+    except ImportError:  # pragma: no cover - pyradiomics is a hard dependency
+        pyradiomics_version = None
+    record: dict[str, Any] = {
+        "package": "radiomics-hnc",
+        "package_version": __version__,
+        "pyradiomics_version": pyradiomics_version,
+        "config_sha256": config_hash,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    record.update(extra)
+    return record
+
+
+def write_parquet(
+    frame: pd.DataFrame, path: str | Path, metadata: Mapping[str, Any] | None = None
+) -> Path:
+    """Write ``frame`` atomically to ``path`` with provenance in the schema metadata."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    record = dict(metadata) if metadata is not None else provenance()
+    merged = dict(table.schema.metadata or {})
+    merged[PROVENANCE_KEY] = json.dumps(record, default=str).encode()
+    table = table.replace_schema_metadata(merged)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return path
+
+
+def read_provenance(path: str | Path) -> dict[str, Any]:
+    """The provenance record of a parquet file written by :func:`write_parquet` (empty if none)."""
+    metadata = pq.read_schema(path).metadata or {}
+    raw = metadata.get(PROVENANCE_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def write_json(data: Any, path: str | Path) -> Path:
+    """Write JSON atomically (indented, keys in insertion order)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
+def write_image(image: sitk.Image, path: str | Path, compress: bool = True) -> Path:
+    """Write a SimpleITK image atomically (the temporary name keeps the .nii.gz suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".nii.gz")
+    os.close(fd)
+    try:
+        sitk.WriteImage(image, tmp, compress)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def read_image(
+    path: str | Path, patient_id: str | None = None, pixel_type: int | None = None
+) -> sitk.Image:
+    """Read a medical image, turning decoder failures into an error that names patient and file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(
+            "image file not found", patient_id=patient_id, path=path,
+            hint="check the dataset folder or rerun discover",
+        )
+    try:
+        if pixel_type is None:
+            return sitk.ReadImage(str(path))
+        return sitk.ReadImage(str(path), pixel_type)
+    except RuntimeError as exc:
+        first_line = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
+        raise InputDataError(
+            f"image could not be decoded ({first_line})", patient_id=patient_id, path=path,
+            hint="the file is truncated or not a NIfTI/MHA image; re-export or re-download it",
+        ) from exc
+
+
+def read_image_header(path: str | Path, patient_id: str | None = None) -> dict[str, Any]:
+    """Geometry of an image from its header alone (no voxel data read).
+
+    Returns size (voxels), spacing (mm), origin (mm), direction (9 cosines) and the
+    three-letter orientation code, all in ITK's (x, y, z) order.
+    """
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise InputDataError(
+            "image header could not be read", patient_id=patient_id, path=path,
+            hint="the file is truncated or not a NIfTI/MHA image",
+        ) from exc
+    direction = tuple(float(v) for v in reader.GetDirection())
+    return {
+        "size": [int(v) for v in reader.GetSize()],
+        "spacing": [float(v) for v in reader.GetSpacing()],
+        "origin": [float(v) for v in reader.GetOrigin()],
+        "direction": list(direction),
+        "orientation": orientation_code(direction),
+    }
+
+
+def orientation_code(direction: tuple[float, ...]) -> str:
+    """Three-letter anatomical orientation (ITK/DICOM LPS convention) of a direction matrix."""
+    if len(direction) != 9:
+        return "?"
+    return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(direction)

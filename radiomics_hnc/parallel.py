@@ -1,0 +1,146 @@
+"""Per-patient parallel execution shared by every stage that loops over patients.
+
+joblib's local process pool (loky) is the default; ``backend="dask"`` runs the identical code
+on a Dask cluster given its scheduler address. One patient's failure never stops the others:
+it comes back as a :class:`PatientFailure` that the caller writes to its errors table.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import joblib
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from radiomics_hnc.errors import RadiomicsHNCError
+
+BACKENDS = ("loky", "dask")
+
+
+@dataclass(frozen=True)
+class PatientFailure:
+    """Why one patient's task failed: ``expected`` is True for bad input, False for a bug."""
+
+    patient_id: str
+    error_type: str
+    message: str
+    expected: bool
+    traceback: str = ""
+
+
+def _run_one(func: Callable[..., Any], patient_id: str, args: Any, threads: int) -> Any:
+    """Run ``func(args)`` in a worker, with thread pools capped, catching every failure."""
+    import SimpleITK as sitk
+    from threadpoolctl import threadpool_limits
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            return patient_id, func(args)
+    except RadiomicsHNCError as exc:
+        return patient_id, PatientFailure(patient_id, type(exc).__name__, str(exc), True)
+    except Exception as exc:  # one bad patient must not abort the cohort
+        return patient_id, PatientFailure(
+            patient_id, type(exc).__name__, f"{type(exc).__name__}: {exc}", False,
+            traceback.format_exc(),
+        )
+
+
+def threads_per_worker(jobs: int) -> int:
+    """Threads each worker may use so that ``jobs`` workers do not oversubscribe the cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def map_patients(
+    func: Callable[[Any], Any],
+    tasks: Sequence[tuple[str, Any]],
+    *,
+    jobs: int = 1,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    description: str = "patients",
+    progress: bool = True,
+) -> Iterator[tuple[str, Any]]:
+    """Apply ``func`` to each task's argument, yielding ``(patient_id, result)`` as each finishes.
+
+    ``result`` is a :class:`PatientFailure` when the task raised. Results arrive in completion
+    order so that callers can write each one atomically as soon as it exists (resumable runs).
+
+    Parameters
+    ----------
+    func
+        A picklable (module-level) function of one argument.
+    tasks
+        ``(patient_id, argument)`` pairs.
+    jobs
+        Worker processes (loky) or concurrent tasks (dask). ``1`` runs in this process.
+    backend
+        ``"loky"`` (local processes) or ``"dask"`` (needs ``scheduler``).
+    scheduler
+        Dask scheduler address, e.g. ``tcp://10.0.0.1:8786``.
+    """
+    if backend not in BACKENDS:
+        raise RadiomicsHNCError(f"unknown backend {backend!r}", hint=f"use one of {BACKENDS}")
+    if backend == "dask" and not scheduler:
+        raise RadiomicsHNCError(
+            "the dask backend needs a scheduler address", hint="pass --scheduler tcp://HOST:PORT"
+        )
+    threads = threads_per_worker(jobs) if backend == "loky" else 1
+    with ExitStack() as stack:
+        if backend == "dask":
+            stack.enter_context(_dask_client(scheduler))
+            parallel = joblib.Parallel(backend="dask", return_as="generator_unordered")
+        elif jobs > 1:
+            parallel = joblib.Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
+        else:
+            parallel = None
+        bar = stack.enter_context(_progress(progress))
+        failures = 0
+        task_id = bar.add_task(description, total=len(tasks), failed=0)
+        if parallel is None:
+            results: Any = (_run_one(func, pid, arg, threads) for pid, arg in tasks)
+        else:
+            results = parallel(
+                joblib.delayed(_run_one)(func, pid, arg, threads) for pid, arg in tasks
+            )
+        for patient_id, result in results:
+            failures += isinstance(result, PatientFailure)
+            bar.update(task_id, advance=1, failed=failures)
+            yield patient_id, result
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("failed: {task.fields[failed]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def _dask_client(scheduler: str | None) -> Any:
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - depends on the optional extra
+        raise RadiomicsHNCError(
+            "the dask backend needs the 'distributed' package",
+            hint="pip install 'radiomics-hnc[dask]'",
+        ) from exc
+    return Client(scheduler)
