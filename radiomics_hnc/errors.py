@@ -42,7 +42,7 @@ class RadiomicsHNCError(Exception):
             where.append(f"file {self.path}")
         text = f"{', '.join(where)}: {self.message}" if where else self.message
         if self.hint:
-            text += f" Fix: {self.hint}"
+            text = text.rstrip(".") + f". Fix: {self.hint}"
         return text
 
 

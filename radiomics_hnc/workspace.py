@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from radiomics_hnc.errors import InputDataError
@@ -38,6 +39,19 @@ def patient_file(folder: str | Path, patient_id: str, suffix: str) -> Path:
             hint="rename the patient (letters, digits, '-', '_' and '.' only)",
         )
     return Path(folder) / f"{patient_id}{suffix}"
+
+
+def manifest_records(manifest: pd.DataFrame, columns: list[str] | None = None) -> list[dict]:
+    """Manifest rows as dicts with ``None`` (not NaN) for missing values, e.g. absent paths."""
+    frame = manifest if columns is None else manifest[columns]
+    return [
+        {key: (None if _is_missing(value) else value) for key, value in row.items()}
+        for row in frame.to_dict("records")
+    ]
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (not isinstance(value, (list, tuple, np.ndarray)) and pd.isna(value))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typer.exceptions import TyperException
 
 from radiomics_hnc import __version__
 from radiomics_hnc.cli import data as data_commands
-from radiomics_hnc.cli.common import console, state
+from radiomics_hnc.cli.common import console, err_console, state
 from radiomics_hnc.errors import RadiomicsHNCError
 
 app = typer.Typer(
@@ -55,26 +55,27 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except RadiomicsHNCError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        console.print("[bold red]aborted[/]")
+        err_console.print("[bold red]aborted[/]")
         sys.exit(1)
     except TyperException as exc:
         # Usage errors are user errors (1); a bare command has already printed its help (0).
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.exit(0)
-        console.print(f"[bold red]usage error:[/] {exc.format_message()}", highlight=False)
+        err_console.print(f"[bold red]usage error:[/] {exc.format_message()}", highlight=False,
+                          soft_wrap=True)
         sys.exit(1)
     except Exception as exc:  # last line of defence: no raw traceback for users
         if state.verbose:
-            console.print_exception()
-        console.print(
+            err_console.print_exception()
+        err_console.print(
             f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
             "This is a bug in radiomics-hnc; rerun with --verbose and report the traceback.",
-            highlight=False,
+            highlight=False, soft_wrap=True,
         )
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
