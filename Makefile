@@ -22,12 +22,12 @@ demo: setup
 	$(BIN)/radiomics-hnc demo $(DEMO_DIR) --jobs $(JOBS)
 
 test: setup
-	$(BIN)/ruff check radiomics_hnc tests benchmarks examples
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check radiomics_hnc tests benchmarks examples
-	$(BIN)/ruff format --check radiomics_hnc tests benchmarks examples
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: setup
 	$(BIN)/python -m benchmarks --out benchmarks/results
