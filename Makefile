@@ -27,7 +27,6 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 bench: setup
 	$(BIN)/python -m benchmarks --out benchmarks/results
