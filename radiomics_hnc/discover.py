@@ -22,7 +22,7 @@ import pandas as pd
 
 from radiomics_hnc.clinical import CLINICAL_COLUMNS, merge_clinical
 from radiomics_hnc.errors import InputDataError
-from radiomics_hnc.io import provenance, read_image_header, write_parquet
+from radiomics_hnc.io import file_sha256, provenance, read_image_header, write_parquet
 from radiomics_hnc.workspace import GEOMETRY_FIELDS, IMAGE_ROLES, Workspace
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,15 @@ class PatientFiles:
         known = self.paths.get(role)
         if known is None:
             self.paths[role] = path
-        elif known != path:
+        elif known != path and not _same_content(known, path):
             self.conflicts.append(f"{role}: {known} and {path} (kept the first)")
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    """True for hard links or byte-identical copies (the 2025 release repeats files per task)."""
+    if a.samefile(b):
+        return True
+    return a.stat().st_size == b.stat().st_size and file_sha256(a) == file_sha256(b)
 
 
 @dataclass

@@ -39,9 +39,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _make_readable(tmp_path)
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _make_readable(path: Path) -> None:
+    """Give a temporary file the permissions of a normally created one (mkstemp makes 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
 
 
 def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
@@ -116,6 +124,7 @@ def write_image(image: sitk.Image, path: str | Path, compress: bool = True) -> P
     os.close(fd)
     try:
         sitk.WriteImage(image, tmp, compress)
+        _make_readable(Path(tmp))
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -101,7 +101,9 @@ def map_patients(
     with ExitStack() as stack:
         if backend == "dask":
             stack.enter_context(_dask_client(scheduler))
-            parallel = joblib.Parallel(backend="dask", return_as="generator_unordered")
+            # joblib registers its dask backend only through parallel_config, not Parallel().
+            stack.enter_context(joblib.parallel_config(backend="dask"))
+            parallel = joblib.Parallel(return_as="generator_unordered")
         elif jobs > 1:
             parallel = joblib.Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
         else:

@@ -14,6 +14,11 @@ from typer.exceptions import TyperException
 
 from radiomics_hnc import __version__
 from radiomics_hnc.cli import data as data_commands
+from radiomics_hnc.cli import extract as extract_commands
+from radiomics_hnc.cli import modeling as modeling_commands
+from radiomics_hnc.cli import report as report_commands
+from radiomics_hnc.cli import segment as segment_commands
+from radiomics_hnc.cli import synth as synth_commands
 from radiomics_hnc.cli.common import console, err_console, state
 from radiomics_hnc.errors import RadiomicsHNCError
 
@@ -48,6 +53,11 @@ def _options(
 
 
 data_commands.register(app)
+extract_commands.register(app)
+modeling_commands.register(app)
+report_commands.register(app)
+synth_commands.register(app)
+segment_commands.register(app)
 
 
 def main() -> None:

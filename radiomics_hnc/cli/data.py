@@ -56,7 +56,7 @@ def validate_command(
 
 def print_validation(report: ValidationReport, show_info: bool = False) -> None:
     """The human table of findings and a one-line summary."""
-    table = report.table
+    table = report.table.astype(object).where(report.table.notna(), None)
     if not show_info:
         table = table[table["severity"] != "info"]
     if not state.quiet and not table.empty:

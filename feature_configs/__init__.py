@@ -1,0 +1,1 @@
+"""Packaged PyRadiomics parameter files (ct.yaml, pet.yaml, dose.yaml); see README.md."""

@@ -1,0 +1,58 @@
+"""CLI for feature extraction: ``radiomics-hnc extract WORKSPACE``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from radiomics_hnc.cli.common import console, state
+from radiomics_hnc.features import extract_features, load_feature_configs
+from radiomics_hnc.features.lesions import MIN_LESION_VOLUME_ML
+
+
+def extract_command(
+    workspace: Path = typer.Argument(..., help="Workspace folder (with manifest.parquet)."),
+    masks: str = typer.Option(
+        "ground-truth", "--masks",
+        help="ground-truth (dataset label maps), predicted (WORKSPACE/masks) or a folder of "
+        "<PID>.nii.gz label maps on the CT grid."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Patients processed in parallel."),
+    backend: str = typer.Option("loky", "--backend", help="loky (local processes) or dask."),
+    scheduler: str = typer.Option(None, "--scheduler",
+                                  help="Dask scheduler address, e.g. tcp://HOST:8786."),
+    ct_config: Path = typer.Option(None, "--ct-config", help="PyRadiomics YAML for CT."),
+    pet_config: Path = typer.Option(None, "--pet-config", help="PyRadiomics YAML for PET."),
+    dose_config: Path = typer.Option(None, "--dose-config", help="PyRadiomics YAML for dose."),
+    filters: bool = typer.Option(False, "--filters",
+                                 help="Add LoG and wavelet image types to CT and PET."),
+    min_lesion_ml: float = typer.Option(
+        MIN_LESION_VOLUME_ML, "--min-lesion-ml", min=0.0,
+        help="Smaller lesions get shape and volume only (flagged too_small)."),
+    force: bool = typer.Option(False, "--force", help="Recompute patients already cached."),
+) -> None:
+    """Extract PET, CT and dose features per lesion into WORKSPACE/features/*.parquet.
+
+    Reruns skip patients whose images and settings are unchanged.
+    """
+    if not state.verbose:
+        import radiomics  # noqa: F401  (imported first: its import resets its logger's level)
+
+        for name in ("radiomics", "pykwalify"):  # per-lesion INFO lines drown the progress bar
+            logging.getLogger(name).setLevel(logging.WARNING)
+    configs = load_feature_configs(ct_config, pet_config, dose_config, filters=filters)
+    result = extract_features(workspace, masks=masks, jobs=jobs, backend=backend,
+                              scheduler=scheduler, configs=configs,
+                              min_lesion_ml=min_lesion_ml, progress=state.progress, force=force)
+    console.print(
+        f"{len(result.computed)} patients extracted, {len(result.skipped)} unchanged (cached), "
+        f"{len(result.failed)} failed; {len(result.lesions)} lesions, "
+        f"{len(result.errors)} errors")
+    for name, path in result.paths.items():
+        console.print(f"{name}: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``extract`` command to ``app``."""
+    app.command("extract")(extract_command)

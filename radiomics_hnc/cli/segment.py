@@ -1,0 +1,75 @@
+"""CLI for the segmenter: ``segment train``, ``segment predict`` and ``segment evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from radiomics_hnc.cli.common import console, err_console, state
+from radiomics_hnc.segment import evaluate_masks, predict_cohort, train_segmenter
+
+segment_app = typer.Typer(help="Train, predict and evaluate the GTVp/GTVn segmenter.",
+                          no_args_is_help=True)
+
+
+@segment_app.command("train")
+def train_command(
+    workspace: Path = typer.Argument(..., help="Workspace with manifest.parquet."),
+    spec: Path = typer.Option(None, "--spec", help="Model spec (default: seg_unet_light)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model folder (resumes if it has a run)."),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="Override the spec's epochs."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: auto)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Processes for preprocessing."),
+) -> None:
+    """Train on the patients with labels; validation is on held-out centres."""
+    result = train_segmenter(workspace, spec, out, epochs=epochs, device=device, jobs=jobs,
+                             progress=state.progress)
+    console.print(
+        f"{result.epochs_run} epochs; best validation DSCagg {result.best_score:.3f} "
+        f"at epoch {result.best_epoch} ({len(result.train_patients)} training, "
+        f"{len(result.validation_patients)} validation patients)\nmodel: {result.model_dir}"
+    )
+
+
+@segment_app.command("predict")
+def predict_command(
+    workspace: Path = typer.Argument(..., help="Workspace with manifest.parquet."),
+    model: Path = typer.Option(..., "--model", "-m", help="Trained model folder."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda (default: auto)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo up-to-date masks."),
+) -> None:
+    """Write WORKSPACE/masks/<PID>.nii.gz on each patient's CT grid (skips up-to-date ones)."""
+    table = predict_cohort(workspace, model, jobs=jobs, device=device, overwrite=overwrite,
+                           progress=state.progress)
+    for row in table[table["status"] == "failed"].itertuples():
+        err_console.print(f"[red]failed[/] {row.patient_id}: {row.message}", highlight=False)
+    counts = table["status"].value_counts()
+    console.print(", ".join(f"{n} {status}" for status, n in counts.items()))
+
+
+@segment_app.command("evaluate")
+def evaluate_command(
+    workspace: Path = typer.Argument(..., help="Workspace with manifest.parquet."),
+    masks: Path = typer.Option(None, "--masks", help="Mask folder (default WORKSPACE/masks)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
+) -> None:
+    """Compare masks with ground truth; writes WORKSPACE/segmentation/ metrics and summary."""
+    result = evaluate_masks(workspace, masks, jobs=jobs, progress=state.progress)
+    for failure in result.failures:
+        err_console.print(f"[yellow]not evaluated[/] {failure.patient_id}: {failure.message}",
+                          highlight=False)
+    view = Table("scope", "patients", "DSCagg GTVp", "DSCagg GTVn", "DSCagg mean",
+                 "mean Dice GTVp", "F1agg GTVn", title="Segmentation")
+    scopes = {"all": result.summary["overall"], **result.summary["by_center"]}
+    for scope, m in scopes.items():
+        view.add_row(scope, str(m["n_patients"]), *(f"{m[k]:.3f}" for k in (
+            "dsc_agg_gtvp", "dsc_agg_gtvn", "dsc_agg_mean", "mean_dice_gtvp", "f1agg_gtvn")))
+    console.print(view)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``segment`` command group to ``app``."""
+    app.add_typer(segment_app, name="segment")

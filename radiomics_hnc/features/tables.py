@@ -1,0 +1,107 @@
+"""The feature tables: lesions (one row per lesion), patients (one row per patient), errors.
+
+Patient-level columns carry their scope (DESIGN.md): ``GTVp_<feature>`` is the primary's own
+value (NaN without a primary); ``GTVn_`` are nodal aggregates; ``GTVall_`` whole-disease ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from radiomics_hnc.clinical import CLINICAL_COLUMNS
+
+#: Identifier and status columns of lesions.parquet, before the feature columns.
+LESION_ID_COLUMNS = ("patient_id", "center", "lesion_id", "label")
+ERROR_COLUMNS = ("patient_id", "lesion_id", "stage", "error_type", "message")
+FEATURE_MODALITIES = ("MASK", "CT", "PT", "RTDOSE")
+#: Nodal aggregates: (lesion column, aggregate, patient column suffix).
+_NODAL = (
+    ("MASK_volume_ml", "sum", "MASK_volume_ml_sum"),
+    ("MASK_volume_ml", "max", "MASK_volume_ml_max"),
+    ("PT_suv_SUVmax", "max", "PT_suv_SUVmax_max"),
+    ("PT_suv_SUVpeak", "max", "PT_suv_SUVpeak_max"),
+    ("PT_suv_MTV", "sum", "PT_suv_MTV_sum"),
+    ("PT_suv_TLG", "sum", "PT_suv_TLG_sum"),
+    ("RTDOSE_dvh_Dmean", "min", "RTDOSE_dvh_Dmean_min"),
+)
+_WHOLE = (
+    ("MASK_volume_ml", "sum", "MASK_volume_ml"),
+    ("PT_suv_MTV", "sum", "PT_suv_MTV"),
+    ("PT_suv_TLG", "sum", "PT_suv_TLG"),
+    ("PT_suv_SUVmax", "max", "PT_suv_SUVmax"),
+)
+_CENTROID = ["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]
+
+
+def is_feature_column(name: str) -> bool:
+    """True for ``<modality>_...`` feature columns."""
+    return name.split("_", 1)[0] in FEATURE_MODALITIES
+
+
+def order_lesion_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ids, then status flags, then features grouped by modality (MASK, CT, PT, RTDOSE)."""
+    ids = [c for c in LESION_ID_COLUMNS if c in frame]
+    features = [c for m in FEATURE_MODALITIES for c in frame.columns
+                if c.split("_", 1)[0] == m]
+    status = [c for c in frame.columns if c not in ids and c not in features]
+    return frame[ids + status + features]
+
+
+def _aggregate(values: pd.Series, how: str) -> float:
+    values = values.dropna()
+    if values.empty:
+        return float("nan")
+    return float(getattr(values, how)())
+
+
+def _max_centroid_distance(lesions: pd.DataFrame) -> float:
+    points = lesions[_CENTROID].to_numpy(dtype=float)
+    if len(points) == 0:
+        return float("nan")
+    diffs = points[:, None, :] - points[None, :, :]
+    return float(np.sqrt((diffs**2).sum(axis=-1)).max())
+
+
+def patient_row(lesions: pd.DataFrame, feature_columns: list[str]) -> dict[str, float]:
+    """Scoped features of one patient from its lesion rows."""
+    row: dict[str, float] = {}
+    primary = lesions[lesions["lesion_id"] == "GTVp"]
+    for column in feature_columns:
+        row[f"GTVp_{column}"] = float(primary[column].iloc[0]) if len(primary) else np.nan
+    nodes = lesions[lesions["label"] == 2]
+    row["GTVn_MASK_count"] = float(len(nodes))
+    for source, how, name in _NODAL:
+        if source in lesions:
+            row[f"GTVn_{name}"] = _aggregate(nodes[source], how)
+    for source, how, name in _WHOLE:
+        if source in lesions:
+            row[f"GTVall_{name}"] = _aggregate(lesions[source], how)
+    row["GTVall_MASK_count"] = float(len(lesions))
+    row["GTVall_MASK_max_centroid_distance_mm"] = _max_centroid_distance(lesions)
+    return row
+
+
+def patients_table(lesions: pd.DataFrame, manifest: pd.DataFrame,
+                   patient_ids: list[str]) -> pd.DataFrame:
+    """One row per successfully extracted patient: ids, clinical columns, scoped features.
+
+    A patient without lesions gets counts of 0 and NaN features.
+    """
+    feature_columns = [c for c in lesions.columns if is_feature_column(c)]
+    clinical = [c for c in ("patient_id", "center", *CLINICAL_COLUMNS) if c in manifest]
+    base = manifest.loc[manifest["patient_id"].isin(patient_ids), clinical]
+    by_patient = dict(iter(lesions.groupby("patient_id", sort=False))) if len(lesions) else {}
+    empty = lesions.iloc[0:0]
+    rows = [{"patient_id": pid, **patient_row(by_patient.get(pid, empty), feature_columns)}
+            for pid in base["patient_id"]]
+    features = pd.DataFrame(rows, columns=None if rows else ["patient_id"])
+    return base.merge(features, on="patient_id", how="left").sort_values(
+        "patient_id").reset_index(drop=True)
+
+
+def errors_table(records: list[dict]) -> pd.DataFrame:
+    """The errors table (patient_id, lesion_id or null, stage, error_type, message)."""
+    frame = pd.DataFrame(records, columns=list(ERROR_COLUMNS))
+    return frame.astype({c: "string" for c in ERROR_COLUMNS}).sort_values(
+        ["patient_id", "lesion_id"], na_position="first").reset_index(drop=True)

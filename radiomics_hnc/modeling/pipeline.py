@@ -1,0 +1,144 @@
+"""One scikit-learn Pipeline per spec, so every learnt step is fitted inside the training fold.
+
+Order: ComBat (NaN-aware, on radiomic columns only, the centre column consumed and dropped;
+clinical columns pass beside it) -> median imputation -> scaling -> variance filter ->
+correlation filter -> univariate or model-based selection -> estimator. ComBat comes before
+imputation so missing values are not filled with cross-centre means before harmonisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_selection import (
+    SelectFromModel,
+    SelectKBest,
+    VarianceThreshold,
+    f_classif,
+)
+from sklearn.feature_selection._base import SelectorMixin
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted, validate_data
+from sksurv.linear_model import CoxnetSurvivalAnalysis
+from sksurv.util import check_y_survival
+
+from radiomics_hnc.harmonize import ComBat
+from radiomics_hnc.modeling.dataset import CENTRE_COLUMN, CLINICAL_PREDICTORS
+from radiomics_hnc.modeling.estimators import build_estimator
+from radiomics_hnc.modeling.specs import ModelSpec
+
+
+class CorrelationFilter(SelectorMixin, BaseEstimator):
+    """Drop a feature whose |Pearson r| with an earlier kept feature exceeds ``threshold``."""
+
+    def __init__(self, threshold: float = 0.95) -> None:
+        self.threshold = threshold
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.abs(np.nan_to_num(np.corrcoef(X, rowvar=False)))
+        corr = np.atleast_2d(corr)
+        keep = np.ones(X.shape[1], dtype=bool)
+        for j in range(X.shape[1]):
+            if keep[j]:
+                later = np.arange(X.shape[1]) > j
+                keep[later & (corr[j] > self.threshold)] = False
+        self.support_ = keep
+        return self
+
+    def _get_support_mask(self) -> np.ndarray:
+        check_is_fitted(self, "support_")
+        return self.support_
+
+
+def cox_score_statistic(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Univariate Cox score-test statistic per column (large = strong association), O(n p).
+
+    Breslow handling of ties is approximated by processing events in time order.
+    """
+    event, time = check_y_survival(y)
+    order = np.argsort(-time, kind="stable")  # decreasing time: cumulative sums = risk sets
+    x, e = X[order], event[order]
+    at_risk = np.arange(1, len(x) + 1)[:, None]
+    mean = np.cumsum(x, axis=0) / at_risk
+    var = np.cumsum(x**2, axis=0) / at_risk - mean**2
+    score = ((x - mean) * e[:, None]).sum(axis=0)
+    information = (var * e[:, None]).sum(axis=0)
+    return score**2 / np.maximum(information, 1e-12)
+
+
+class CoxScoreSelector(SelectorMixin, BaseEstimator):
+    """Keep the ``k`` features with the largest univariate Cox score statistic."""
+
+    def __init__(self, k: int = 50) -> None:
+        self.k = k
+
+    def fit(self, X, y):
+        X = validate_data(self, X)
+        self.scores_ = cox_score_statistic(X, y)
+        return self
+
+    def _get_support_mask(self) -> np.ndarray:
+        check_is_fitted(self, "scores_")
+        mask = np.zeros(len(self.scores_), dtype=bool)
+        mask[np.argsort(-self.scores_, kind="stable")[: min(self.k, len(self.scores_))]] = True
+        return mask
+
+
+def last_path_coefficients(estimator) -> np.ndarray:
+    """|coefficient| at the smallest penalty of a Coxnet path (importance for selection)."""
+    return np.abs(np.asarray(estimator.coef_)[:, -1])
+
+
+def _selector(spec: ModelSpec):
+    sel = spec.selection
+    if sel.method == "none":
+        return "passthrough"
+    if sel.method == "univariate":
+        return CoxScoreSelector(k=sel.k) if spec.task == "rfs" else SelectKBest(f_classif, k=sel.k)
+    if spec.task == "rfs":
+        model = CoxnetSurvivalAnalysis(l1_ratio=0.9, alpha_min_ratio=0.05, n_alphas=30)
+        return SelectFromModel(model, importance_getter=last_path_coefficients,
+                               threshold=-np.inf, max_features=sel.k)
+    model = LogisticRegression(l1_ratio=1.0, C=0.5, solver="saga", max_iter=2000,
+                               random_state=spec.validation.seed)
+    return SelectFromModel(model, threshold=-np.inf, max_features=sel.k)
+
+
+def build_pipeline(spec: ModelSpec, columns: Sequence[str]) -> Pipeline:
+    """The unfitted pipeline of ``spec`` for predictor ``columns``.
+
+    Its input frame also holds the centre column and any ComBat covariates.
+    """
+    pre = spec.preprocessing
+    covariates = list(pre.combat_covariates)
+    radiomic = [c for c in columns if c not in CLINICAL_PREDICTORS and c not in covariates]
+    clinical = [c for c in columns if c in CLINICAL_PREDICTORS]
+    if pre.harmonize and radiomic:
+        combat = ComBat(batch_column=CENTRE_COLUMN, covariates=covariates or None,
+                        parametric=pre.combat_parametric, unseen=pre.combat_unseen)
+        front = ColumnTransformer(
+            [("combat", combat, [*radiomic, CENTRE_COLUMN, *covariates]),
+             ("clinical", "passthrough", clinical)],
+            verbose_feature_names_out=False)
+    else:
+        front = ColumnTransformer([("features", "passthrough", list(columns))],
+                                  verbose_feature_names_out=False)
+    steps = [
+        ("columns", front),
+        ("impute", SimpleImputer(strategy=pre.impute, keep_empty_features=True)),
+        ("scale", StandardScaler() if pre.scale else "passthrough"),
+        ("variance", VarianceThreshold(spec.selection.variance_threshold)),
+        ("correlation", CorrelationFilter(spec.selection.correlation_threshold)
+         if spec.selection.correlation_threshold is not None else "passthrough"),
+        ("select", _selector(spec)),
+        ("estimator", build_estimator(spec.estimator, spec.params)),
+    ]
+    return Pipeline(steps)

@@ -1,0 +1,210 @@
+"""Fit, validate and save a model run; apply a saved run to a new patients table.
+
+``WORKSPACE/runs/<name>/`` holds: ``model.skops`` (the pipeline refitted on all labelled
+patients, in skops' safe format: loading only reconstructs types from scikit-learn,
+scikit-survival, xgboost, NumPy, SciPy and radiomics-hnc, never arbitrary pickled code),
+``spec.yaml``, ``features.json`` (input columns), ``versions.json``, ``oof_predictions.parquet``,
+``metrics.json``, ``importance.parquet`` and ``model_card.md``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+import yaml
+
+from radiomics_hnc.errors import InputDataError
+from radiomics_hnc.io import atomic_path, write_json, write_parquet
+from radiomics_hnc.modeling.card import model_card
+from radiomics_hnc.modeling.dataset import (
+    CENTRE_COLUMN,
+    feature_columns,
+    hpv_target,
+    model_inputs,
+    survival_target,
+)
+from radiomics_hnc.modeling.importance import feature_importance
+from radiomics_hnc.modeling.metrics import (
+    HORIZONS_DAYS,
+    bootstrap,
+    harrell_c,
+    hpv_metrics,
+    rfs_metrics,
+)
+from radiomics_hnc.modeling.pipeline import build_pipeline
+from radiomics_hnc.modeling.specs import ModelSpec, load_spec
+from radiomics_hnc.modeling.validation import fit_model, make_splits, oof_hpv, oof_rfs, with_tuning
+from radiomics_hnc.workspace import Workspace
+
+log = logging.getLogger(__name__)
+MODEL_FILE = "model.skops"
+TRUSTED_MODULES = ("sklearn.", "sksurv.", "xgboost.", "numpy.", "scipy.", "radiomics_hnc.",
+                   "builtins.", "collections.", "functools.")
+_VERSIONED = ("radiomics-hnc", "scikit-learn", "scikit-survival", "xgboost", "numpy", "pandas",
+              "scipy", "skops")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a saved model depends on."""
+    return {name: importlib.metadata.version(name) for name in _VERSIONED}
+
+
+def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None = None,
+            name: str | None = None, table: pd.DataFrame | None = None) -> Path:
+    """Validate ``spec`` on the workspace's patients table, refit on all, write the run folder.
+
+    Parameters
+    ----------
+    workspace
+        Workspace with ``features/patients.parquet`` (or pass ``table`` directly).
+    spec
+        A :class:`ModelSpec` or the path of its YAML file.
+    cv
+        ``"loco"``, ``"kfold"`` or ``"holdout"``; default: the spec's ``validation.cv``.
+    name
+        Run folder name (default ``<spec name>_<cv>``).
+    """
+    ws = Workspace(workspace)
+    spec = spec if isinstance(spec, ModelSpec) else load_spec(spec)
+    scheme = cv or spec.validation.cv
+    if table is None:
+        path = ws.features_dir / "patients.parquet"
+        if not path.is_file():
+            raise InputDataError("no patients table", path=path,
+                                 hint="run `radiomics-hnc extract` first")
+        table = pd.read_parquet(path)
+    columns = feature_columns(table, spec.features)
+    inputs = columns + [c for c in spec.preprocessing.combat_covariates if c not in columns]
+    X = model_inputs(table, inputs)  # covariates preserved by ComBat are inputs, not predictors
+    model = with_tuning(build_pipeline(spec, columns), spec)
+    if spec.task == "rfs":
+        oof, metrics, y, known = _validate_rfs(model, X, table, spec, scheme)
+    else:
+        oof, metrics, y, known = _validate_hpv(model, X, table, spec, scheme)
+    strata = (y["relapse"] if spec.task == "rfs" else y)[known].astype(int)
+    final = fit_model(model, X[known], y[known], strata)
+    importance = feature_importance(final, X[known], y[known], spec.task,
+                                    seed=spec.validation.seed)
+    metrics.update({"task": spec.task, "cv": scheme, "spec": spec.name,
+                    "n_patients": len(X), "n_labelled": int(known.sum()),
+                    "n_features_in": len(columns)})
+    run_dir = ws.runs_dir / (name or f"{spec.name}_{scheme}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_run(run_dir, final, spec, inputs, oof, metrics, importance)
+    log.info("run written to %s", run_dir)
+    return run_dir
+
+
+def _validate_rfs(model, X, table, spec: ModelSpec, scheme: str):
+    y, known = survival_target(table)
+    idx = np.flatnonzero(known)
+    strata = y["relapse"][idx].astype(int)
+    plan = make_splits(scheme, X[CENTRE_COLUMN].to_numpy()[idx], strata, spec.validation, "rfs")
+    event_times = y["rfs_days"][idx][y["relapse"][idx]]
+    grid = np.unique(np.concatenate([np.quantile(event_times, np.linspace(0.05, 0.9, 18)),
+                                     HORIZONS_DAYS]))
+    risk, survival, folds = oof_rfs(model, X.iloc[idx], y[idx], plan, grid, strata)
+    yk = y[idx]
+    tested = np.flatnonzero(np.isfinite(risk))  # holdout: only the held-out centres
+
+    def score(rows):
+        rows = tested[rows]
+        return rfs_metrics(yk[rows], risk[rows], survival[rows], grid)
+
+    cfg = spec.validation
+    metrics = {"metrics": bootstrap(score, len(tested), cfg.n_bootstrap, cfg.seed,
+                                    strata[tested]),
+               "pooled_centres": plan.pooled_centres}
+    centres = X[CENTRE_COLUMN].to_numpy()[idx]
+    if scheme == "loco":
+        metrics["per_centre"] = {  # C-index of each centre when it was the test fold
+            str(c): {"n": int((centres == c).sum()),
+                     "c_index": _safe_c(yk[centres == c], risk[centres == c])}
+            for c in np.unique(centres)}
+    oof = pd.DataFrame({"patient_id": X.index[idx], "center": centres, "fold": folds,
+                        "relapse": yk["relapse"], "rfs_days": yk["rfs_days"], "risk": risk})
+    for horizon in HORIZONS_DAYS:
+        oof[f"survival_{int(horizon)}d"] = survival[:, np.searchsorted(grid, horizon)]
+    return oof, metrics, y, known
+
+
+def _safe_c(y, risk) -> float:
+    return harrell_c(y, risk) if y["relapse"].any() and len(y) > 1 else float("nan")
+
+
+def _validate_hpv(model, X, table, spec: ModelSpec, scheme: str):
+    y, known = hpv_target(table)
+    idx = np.flatnonzero(known)
+    plan = make_splits(scheme, X[CENTRE_COLUMN].to_numpy()[idx], y[idx], spec.validation, "hpv")
+    prob, threshold, folds = oof_hpv(model, X, y, known, plan, spec.validation.seed)
+    predicted = (prob >= threshold).astype(int)
+    idx = idx[np.isfinite(prob[idx])]  # holdout: only the held-out centres
+    yk, pk, ck = y[idx], prob[idx], predicted[idx]
+
+    def score(rows):
+        return hpv_metrics(yk[rows], pk[rows], ck[rows])
+
+    cfg = spec.validation
+    metrics = {"metrics": bootstrap(score, len(idx), cfg.n_bootstrap, cfg.seed, yk),
+               "pooled_centres": plan.pooled_centres}
+    oof = pd.DataFrame({"patient_id": X.index, "center": X[CENTRE_COLUMN].to_numpy(),
+                        "fold": folds, "hpv_status": np.where(known, y, np.nan),
+                        "probability": prob, "threshold": threshold, "predicted": predicted})
+    return oof, metrics, y, known
+
+
+def _write_run(run_dir: Path, model, spec: ModelSpec, columns, oof, metrics, importance) -> None:
+    with atomic_path(run_dir / MODEL_FILE) as tmp:
+        sio.dump(model, tmp)
+    with atomic_path(run_dir / "spec.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    write_json({"columns": list(columns), "centre_column": CENTRE_COLUMN},
+               run_dir / "features.json")
+    write_json(package_versions(), run_dir / "versions.json")
+    write_parquet(oof, run_dir / "oof_predictions.parquet")
+    write_json(metrics, run_dir / "metrics.json")
+    write_parquet(importance, run_dir / "importance.parquet")
+    with atomic_path(run_dir / "model_card.md") as tmp:
+        tmp.write_text(model_card(spec, metrics, importance, columns))
+
+
+def load_model(run_dir: str | Path):
+    """Load a run's model, refusing any type outside scikit-learn/sksurv/xgboost/our package."""
+    path = Path(run_dir) / MODEL_FILE
+    if not path.is_file():
+        raise InputDataError("no saved model in the run folder", path=path)
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_MODULES)]
+    if refused:
+        raise InputDataError(f"model file contains types outside the trusted packages: {refused}",
+                             path=path, hint="only load run folders you or radiomics-hnc wrote")
+    return sio.load(path, trusted=untrusted)
+
+
+def predict_run(run_dir: str | Path, table: pd.DataFrame | str | Path,
+                out: str | Path | None = None) -> pd.DataFrame:
+    """Apply a saved run to a patients table: ``risk`` (RFS) or ``probability`` (HPV) per patient.
+
+    Raises :class:`InputDataError` listing the expected columns the table lacks.
+    """
+    run_dir = Path(run_dir)
+    if not isinstance(table, pd.DataFrame):
+        table = pd.read_parquet(table)
+    meta = json.loads((run_dir / "features.json").read_text())
+    spec = yaml.safe_load((run_dir / "spec.yaml").read_text())
+    X = model_inputs(table, meta["columns"])
+    model = load_model(run_dir)
+    result = pd.DataFrame({"patient_id": X.index, "center": X[CENTRE_COLUMN].to_numpy()})
+    if spec["task"] == "rfs":
+        result["risk"] = model.predict(X)
+    else:
+        result["probability"] = model.predict_proba(X)[:, 1]
+    if out is not None:
+        write_parquet(result, out)
+    return result

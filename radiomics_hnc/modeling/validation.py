@@ -1,0 +1,209 @@
+"""Validation schemes and out-of-fold predictions.
+
+- ``loco`` (default): each centre is a test fold once. A centre with fewer than
+  ``min_centre_size`` patients (or, for RFS, fewer than ``min_centre_events`` relapses; for HPV,
+  without both classes) is pooled with the other small centres into one fold, and the pooling
+  is reported.
+- ``kfold``: repeated stratified k-fold (on relapse or HPV status); with repeats, each patient's
+  predictions are averaged over repeats.
+- ``holdout``: fixed held-out centres (default: the largest centre) tested once.
+
+Optional nested tuning searches the spec's grid inside each training fold with at most
+``budget`` candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import roc_curve
+from sklearn.model_selection import (
+    GridSearchCV,
+    ParameterGrid,
+    RandomizedSearchCV,
+    RepeatedStratifiedKFold,
+    StratifiedKFold,
+    cross_val_predict,
+)
+from sklearn.pipeline import Pipeline
+from sksurv.linear_model.coxph import BreslowEstimator
+
+from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.modeling.specs import ModelSpec, Validation
+
+log = logging.getLogger(__name__)
+SCHEMES = ("loco", "kfold", "holdout")
+
+
+@dataclass
+class Split:
+    """One train/test split; ``label`` names the test fold (a centre, 'pooled:...', 'k3')."""
+
+    train: np.ndarray
+    test: np.ndarray
+    label: str
+    repeat: int = 0
+
+
+@dataclass
+class SplitPlan:
+    """The splits of a scheme and what was done to make them scorable."""
+
+    scheme: str
+    splits: list[Split]
+    pooled_centres: list[str] = field(default_factory=list)
+
+
+def _scorable(centre_rows: np.ndarray, strata: np.ndarray, cfg: Validation, task: str) -> bool:
+    if len(centre_rows) < cfg.min_centre_size:
+        return False
+    if task == "rfs":
+        return int(strata[centre_rows].sum()) >= cfg.min_centre_events
+    return len(np.unique(strata[centre_rows])) == 2
+
+
+def make_splits(scheme: str, centres: np.ndarray, strata: np.ndarray, cfg: Validation,
+                task: str) -> SplitPlan:
+    """Build the splits of ``scheme`` over the labelled patients (``strata``: event or class)."""
+    everyone = np.arange(len(centres))
+    if scheme == "kfold":
+        cv = RepeatedStratifiedKFold(n_splits=cfg.n_splits, n_repeats=cfg.n_repeats,
+                                     random_state=cfg.seed)
+        splits = [Split(tr, te, f"k{i % cfg.n_splits}", i // cfg.n_splits)
+                  for i, (tr, te) in enumerate(cv.split(everyone, strata))]
+        return SplitPlan(scheme, splits)
+    names, counts = np.unique(centres, return_counts=True)
+    if len(names) < 2:
+        raise ConfigError(f"{scheme} validation needs at least 2 centres, found {list(names)}",
+                          hint="use --cv kfold")
+    if scheme == "holdout":
+        held = cfg.holdout_centers or [str(names[np.argmax(counts)])]
+        unknown = sorted(set(held) - set(names))
+        if unknown:
+            raise ConfigError(f"holdout centre(s) {unknown} not in the data {list(names)}")
+        test = np.isin(centres, held)
+        return SplitPlan(scheme, [Split(everyone[~test], everyone[test], "+".join(held))])
+    if scheme != "loco":
+        raise ConfigError(f"unknown validation scheme {scheme!r}; choose from {SCHEMES}")
+    small = [str(c) for c in names
+             if not _scorable(np.flatnonzero(centres == c), strata, cfg, task)]
+    splits = [Split(everyone[centres != c], everyone[centres == c], str(c))
+              for c in names if str(c) not in small]
+    if small:
+        test = np.isin(centres, small)
+        splits.append(Split(everyone[~test], everyone[test], "pooled:" + "+".join(small)))
+        log.info("LOCO: centres %s are too small to score alone and form one pooled fold", small)
+    if len(splits) < 2:
+        raise ConfigError("leave-one-centre-out has fewer than 2 scorable folds",
+                          hint="use --cv kfold or lower validation.min_centre_size")
+    return SplitPlan(scheme, splits, small)
+
+
+def with_tuning(pipeline: Pipeline, spec: ModelSpec):
+    """Wrap ``pipeline`` in a bounded grid or random search when the spec asks for tuning."""
+    if spec.tuning is None:
+        return pipeline
+    grid = {f"estimator__{k}" if "__" not in k else k: v for k, v in spec.tuning.grid.items()}
+    inner = StratifiedKFold(spec.tuning.inner_folds, shuffle=True,
+                            random_state=spec.validation.seed)
+    scoring = "roc_auc" if spec.task == "hpv" else None
+    if len(ParameterGrid(grid)) <= spec.tuning.budget:
+        return GridSearchCV(pipeline, grid, cv=inner, scoring=scoring, error_score="raise")
+    return RandomizedSearchCV(pipeline, grid, n_iter=spec.tuning.budget, cv=inner,
+                              scoring=scoring, random_state=spec.validation.seed,
+                              error_score="raise")
+
+
+class _StratifiedOn:
+    """A CV splitter whose stratification labels are fixed (needed for survival targets)."""
+
+    def __init__(self, cv, strata: np.ndarray) -> None:
+        self.cv, self.strata = cv, strata
+
+    def split(self, X, y=None, groups=None):
+        return self.cv.split(X, self.strata)
+
+    def get_n_splits(self, *args, **kwargs) -> int:
+        return self.cv.get_n_splits()
+
+
+def fit_model(model, X: pd.DataFrame, y, strata: np.ndarray):
+    """Fit a clone of ``model`` (a pipeline or a search over it); return the fitted pipeline.
+
+    A search's inner folds are stratified on ``strata`` (relapse or class), which also makes
+    them work with structured survival targets.
+    """
+    fitted = clone(model)
+    if hasattr(fitted, "cv"):
+        fitted.cv = _StratifiedOn(fitted.cv, strata)
+    fitted.fit(X, y)
+    return getattr(fitted, "best_estimator_", fitted)
+
+
+def survival_curves(model, X_train: pd.DataFrame, y_train, X: pd.DataFrame,
+                    grid: np.ndarray) -> np.ndarray:
+    """S(t) on ``grid`` (days): the model's own survival functions, else Breslow on its risk."""
+    try:
+        functions = model.predict_survival_function(X)
+        return np.vstack([np.clip(f(np.clip(grid, f.domain[0], f.domain[1])), 0, 1)
+                          for f in functions])
+    except (AttributeError, ValueError):
+        breslow = BreslowEstimator().fit(model.predict(X_train), y_train["relapse"],
+                                         y_train["rfs_days"])
+        functions = breslow.get_survival_function(model.predict(X))
+        return np.vstack([f(np.clip(grid, f.x[0], f.x[-1])) for f in functions])
+
+
+def oof_rfs(model, X: pd.DataFrame, y, plan: SplitPlan, grid: np.ndarray, strata: np.ndarray):
+    """Out-of-fold risk and survival on ``grid`` for every patient."""
+    risk = np.zeros((len(X),))
+    survival = np.zeros((len(X), len(grid)))
+    counts = np.zeros(len(X))
+    folds = np.empty(len(X), dtype=object)
+    for split in plan.splits:
+        best = fit_model(model, X.iloc[split.train], y[split.train], strata[split.train])
+        risk[split.test] += best.predict(X.iloc[split.test])
+        survival[split.test] += survival_curves(best, X.iloc[split.train], y[split.train],
+                                                X.iloc[split.test], grid)
+        counts[split.test] += 1
+        folds[split.test] = split.label
+        log.info("fold %s: %d train, %d test", split.label, len(split.train), len(split.test))
+    with np.errstate(invalid="ignore", divide="ignore"):  # untested patients (holdout): NaN
+        return risk / counts, survival / counts[:, None], folds
+
+
+def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """Probability threshold maximising sensitivity + specificity - 1."""
+    fpr, tpr, thresholds = roc_curve(y, p)
+    return float(np.clip(thresholds[np.argmax(tpr - fpr)], 0, 1))
+
+
+def oof_hpv(model, X: pd.DataFrame, y: np.ndarray, known: np.ndarray, plan: SplitPlan,
+            seed: int):
+    """Out-of-fold probability for every patient (unknown HPV included) and a 0/1 call at a
+    threshold chosen by Youden's J on inner 3-fold predictions of the training fold."""
+    labelled = np.flatnonzero(known)
+    prob = np.zeros(len(X))
+    counts = np.zeros(len(X))
+    threshold = np.zeros(len(X))
+    folds = np.empty(len(X), dtype=object)
+    for split in plan.splits:
+        train, test_labelled = labelled[split.train], labelled[split.test]
+        # unlabelled patients are never trained on: the first fold's model predicts them
+        test = (np.union1d(test_labelled, np.flatnonzero(~known)) if split is plan.splits[0]
+                else test_labelled)
+        fitted = fit_model(model, X.iloc[train], y[train], y[train])
+        inner = cross_val_predict(fitted, X.iloc[train], y[train], method="predict_proba",
+                                  cv=StratifiedKFold(3, shuffle=True, random_state=seed))[:, 1]
+        cut = youden_threshold(y[train], inner)
+        prob[test] += fitted.predict_proba(X.iloc[test])[:, 1]
+        threshold[test] += cut
+        counts[test] += 1
+        folds[test_labelled] = split.label
+    folds[~known] = "unlabelled"
+    with np.errstate(invalid="ignore", divide="ignore"):  # untested patients (holdout): NaN
+        return prob / counts, threshold / counts, folds

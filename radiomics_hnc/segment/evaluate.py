@@ -1,0 +1,105 @@
+"""Evaluation of masks against ground-truth labels: writes
+``WORKSPACE/segmentation/segmentation_metrics.parquet`` (one row per patient, see
+:func:`radiomics_hnc.segment.metrics.patient_metrics`) and ``summary.json`` (cohort and per-centre
+DSCagg, mean GTVp Dice, GTVn F1agg, and the patients that could not be evaluated)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from radiomics_hnc.errors import InputDataError
+from radiomics_hnc.io import read_image, write_json, write_parquet
+from radiomics_hnc.parallel import PatientFailure, map_patients
+from radiomics_hnc.segment.metrics import patient_metrics, summarise
+from radiomics_hnc.workspace import Workspace, manifest_records, patient_file
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "segmentation_metrics.parquet"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Per-patient metrics, the summary written to summary.json, and the skipped patients."""
+
+    metrics: pd.DataFrame
+    summary: dict
+    failures: list[PatientFailure]
+
+
+def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
+    return (a.GetSize() == b.GetSize()
+            and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=1e-4)
+            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=1e-3)
+            and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-5))
+
+
+def _nan_to_none(value: object) -> object:
+    """Undefined metrics (NaN) as JSON null."""
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return None if isinstance(value, float) and np.isnan(value) else value
+
+
+def evaluate_patient(args: tuple[str, str, str]) -> dict[str, float]:
+    """Metrics of one patient from ``(patient_id, ground-truth path, predicted mask path)``."""
+    pid, truth_path, mask_path = args
+    truth = read_image(truth_path, pid)
+    mask = read_image(mask_path, pid)
+    if not _same_grid(truth, mask):
+        raise InputDataError(
+            f"mask grid {mask.GetSize()} @ {mask.GetSpacing()} mm differs from the label's "
+            f"{truth.GetSize()} @ {truth.GetSpacing()} mm", patient_id=pid, path=mask_path,
+            hint="masks must be on the CT grid; re-run 'radiomics-hnc segment predict'",
+        )
+    spacing_zyx = truth.GetSpacing()[::-1]
+    return patient_metrics(sitk.GetArrayFromImage(truth), sitk.GetArrayFromImage(mask),
+                           spacing_zyx)
+
+
+def evaluate_masks(workspace: str | Path, masks_dir: str | Path | None = None, *,
+                   jobs: int = 1, progress: bool = False) -> EvaluationResult:
+    """Compare ``masks_dir/<PID>.nii.gz`` (default ``WORKSPACE/masks``) with the labels of every
+    eligible patient that has both; patients without a mask or label are reported, not fatal."""
+    ws = Workspace(workspace)
+    masks_dir = Path(masks_dir) if masks_dir else ws.masks_dir
+    manifest = ws.eligible_manifest()
+    centre = dict(zip(manifest["patient_id"], manifest["center"], strict=True))
+    tasks, failures = [], []
+    for record in manifest_records(manifest, ["patient_id", "label_path"]):
+        pid = record["patient_id"]
+        mask = patient_file(masks_dir, pid, ".nii.gz")
+        if record["label_path"] is None or not mask.is_file():
+            missing = "ground-truth label" if record["label_path"] is None else f"mask {mask}"
+            failures.append(PatientFailure(pid, "MissingInput", f"no {missing}", True))
+            continue
+        tasks.append((pid, (pid, record["label_path"], str(mask))))
+    rows = []
+    for pid, result in map_patients(evaluate_patient, tasks, jobs=jobs, progress=progress,
+                                    description="evaluating"):
+        if isinstance(result, PatientFailure):
+            failures.append(result)
+        else:
+            rows.append({"patient_id": pid, "center": centre[pid], **result})
+    for failure in failures:
+        log.warning("not evaluated %s: %s", failure.patient_id, failure.message)
+    if not rows:
+        raise InputDataError("no patient could be evaluated", path=masks_dir,
+                             hint="predict masks first or pass --masks")
+    frame = pd.DataFrame(rows).sort_values("patient_id", ignore_index=True)
+    summary = summarise(frame)
+    summary["masks_dir"] = str(masks_dir)
+    summary["not_evaluated"] = [{"patient_id": f.patient_id, "message": f.message}
+                                for f in failures]
+    write_parquet(frame, ws.segmentation_dir / METRICS_FILE)
+    write_json(_nan_to_none(summary), ws.segmentation_dir / SUMMARY_FILE)
+    return EvaluationResult(frame, summary, failures)

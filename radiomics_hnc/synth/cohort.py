@@ -1,0 +1,213 @@
+"""``generate_cohort``: a multicentre HNC PET/CT cohort with known ground truth.
+
+The dataset goes to ``OUT/dataset`` in a HECKTOR layout; the truth goes to
+``OUT/ground_truth`` (never read by the pipeline): ``patients.parquet`` (true risk, true HPV
+probability, generating parameters), ``lesions.parquet`` (true lesion list),
+``centers.json`` (acquisition profiles), ``oracle.json`` (C-index of the true risk on the
+observed RFS, AUC of the true HPV probability on the observed status) and ``parameters.json``.
+Patients are planned in this process and rendered in parallel, one at a time per worker, so
+memory does not grow with the number of patients; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+from sksurv.metrics import concordance_index_censored
+
+from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.io import provenance, write_json, write_parquet
+from radiomics_hnc.parallel import PatientFailure, map_patients
+from radiomics_hnc.synth import clinical
+from radiomics_hnc.synth.centers import assign_centers, check_scale, resolve_centers
+from radiomics_hnc.synth.grids import Grid, ct_grid, pet_grid
+from radiomics_hnc.synth.plan import (
+    P_DOSE_GIVEN_OUTCOME,
+    P_OUTCOME_RECORDED,
+    PatientPlan,
+    plan_patient,
+)
+from radiomics_hnc.synth.render import render_patient
+from radiomics_hnc.synth.writer import (
+    LAYOUTS,
+    clinical_tables,
+    write_clinical_tables,
+    write_patient_images,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SyntheticCohort:
+    """Where a generated cohort lives and what came out of it."""
+
+    root: Path
+    dataset_dir: Path
+    ground_truth_dir: Path
+    patient_ids: list[str]
+    clinical_tables: list[Path]
+    oracle: dict[str, float]
+    failures: list[PatientFailure] = field(default_factory=list)
+
+
+def plan_cohort(n_patients: int, seed: int, scale: str = "small",
+                centers: list[str] | None = None) -> list[PatientPlan]:
+    """Generating parameters of every patient (cheap: no images), in patient-id order."""
+    check_scale(scale)
+    if n_patients < 1:
+        raise ConfigError(f"n_patients must be at least 1, got {n_patients}")
+    profiles = {p.code: p for p in resolve_centers(centers)}
+    codes = assign_centers(n_patients, list(profiles.values()), seed)
+    numbers: Counter[str] = Counter()
+    plans = []
+    for index, code in enumerate(codes):
+        numbers[code] += 1
+        grid = ct_grid(profiles[code], scale)
+        plans.append(plan_patient(f"{code}-{numbers[code]:03d}", index, profiles[code], seed,
+                                  float(np.prod(grid.spacing)) / 1000, max(grid.spacing)))
+    return sorted(plans, key=lambda p: p.patient_id)
+
+
+def _render_and_write(args: tuple[PatientPlan, str, Path, str]) -> list[dict[str, object]]:
+    plan, scale, dataset, layout = args
+    images, truth = render_patient(plan, scale)
+    write_patient_images(dataset, layout, plan.patient_id, images, plan.tasks)
+    return truth
+
+
+def _patient_truth(plan: PatientPlan) -> dict[str, object]:
+    row: dict[str, object] = {
+        "patient_id": plan.patient_id, "center": plan.profile.code, "index": plan.index,
+        "tasks": ";".join(map(str, plan.tasks)), "has_dose": plan.has_dose,
+        "true_risk": plan.risk, "true_hpv_probability": plan.traits["hpv_probability"],
+    }
+    row.update({f"true_{k}": v for k, v in plan.traits.items() if k != "hpv_probability"})
+    row.update({f"true_{k}": v for k, v in plan.treatment.items()})
+    row.update({f"risk_term_{k}": v for k, v in plan.terms.items()})
+    row.update(plan.outcome)
+    row.update({
+        "has_primary": plan.disease.has_primary, "node_count": plan.disease.node_count,
+        "total_volume_ml": plan.disease.total_volume_ml,
+        "heterogeneity": plan.disease.heterogeneity, "brain_suv": plan.brain_suv,
+        "setup_translation_mm": plan.setup_translation.tolist(),
+        "setup_rotation": plan.setup_rotation.ravel().tolist(),
+    })
+    return row
+
+
+def _observed_row(plan: PatientPlan) -> dict[str, object]:
+    return {"patient_id": plan.patient_id, "center_id": plan.profile.center_id,
+            "tasks": plan.tasks, "relapse": plan.outcome["relapse"],
+            "rfs_days": plan.outcome["rfs_days"], **plan.observed}
+
+
+def oracle_scores(patients: pd.DataFrame) -> dict[str, float]:
+    """C-index of the true risk on the observed RFS (Task 2) and AUC of the true HPV probability.
+
+    ``hpv_auc`` uses the released HPV statuses (Task 3); ``hpv_auc_all`` every true status.
+    """
+    task2 = patients[patients["tasks"].str.contains("2")]
+    task3 = patients[patients["tasks"].str.contains("3")]
+    scores = {"n_task2": len(task2), "n_task3": len(task3),
+              "event_rate": float(task2["relapse"].mean()) if len(task2) else float("nan")}
+    if task2["relapse"].sum() > 0:
+        scores["c_index"] = float(concordance_index_censored(
+            task2["relapse"].astype(bool).to_numpy(), task2["rfs_days"].to_numpy(),
+            task2["true_risk"].to_numpy())[0])
+    for key, frame in (("hpv_auc", task3), ("hpv_auc_all", patients)):
+        if frame["true_hpv"].nunique() == 2:
+            scores[key] = float(roc_auc_score(frame["true_hpv"], frame["true_hpv_probability"]))
+    return scores
+
+
+def generate_cohort(
+    out_dir: str | Path,
+    n_patients: int,
+    seed: int,
+    scale: str = "small",
+    centers: list[str] | None = None,
+    layout: str = "hecktor2025",
+    jobs: int = 1,
+    progress: bool = False,
+) -> SyntheticCohort:
+    """Generate a synthetic HECKTOR-style cohort into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir
+        Receives ``dataset/`` and ``ground_truth/``.
+    n_patients, seed
+        Cohort size and seed; the same seed gives the same images whatever ``jobs`` is.
+    scale
+        ``"small"`` (coarse grids, about a second per patient) or ``"full"`` (CT about
+        512 x 512 x 150 at about 1 x 1 x 3 mm, PET about 4 mm).
+    centers
+        Centre codes to draw patients from (default: all ten).
+    layout
+        ``"hecktor2025"`` (per-task folders and CSVs) or ``"flat"`` (imagesTr/labelsTr).
+    jobs
+        Worker processes (:func:`radiomics_hnc.parallel.map_patients`).
+    """
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown layout {layout!r}", hint=f"use one of {LAYOUTS}")
+    root = Path(out_dir)
+    dataset, truth_dir = root / "dataset", root / "ground_truth"
+    plans = plan_cohort(n_patients, seed, scale, centers)
+    tasks = [(p.patient_id, (p, scale, dataset, layout)) for p in plans]
+    lesion_rows: list[dict[str, object]] = []
+    failures: list[PatientFailure] = []
+    for pid, result in map_patients(_render_and_write, tasks, jobs=jobs,
+                                    description="generating", progress=progress):
+        if isinstance(result, PatientFailure):
+            log.warning("patient %s could not be generated: %s", pid, result.message)
+            failures.append(result)
+        else:
+            lesion_rows.extend(result)
+    failed = {f.patient_id for f in failures}
+    plans = [p for p in plans if p.patient_id not in failed]
+    tables = clinical_tables([_observed_row(p) for p in plans], layout)
+    csv_paths = write_clinical_tables(dataset, tables)
+    patients = pd.DataFrame([_patient_truth(p) for p in plans])
+    lesions = pd.DataFrame(lesion_rows).sort_values(["patient_id", "label", "lesion_id"])
+    meta = provenance(synth_seed=seed, synth_scale=scale, synth_layout=layout)
+    write_parquet(patients, truth_dir / "patients.parquet", meta)
+    write_parquet(lesions.reset_index(drop=True), truth_dir / "lesions.parquet", meta)
+    profiles = {p.code: p for p in (plan.profile for plan in plans)}
+    write_json({code: {**prof.to_dict(), "ct_grid": _grid_dict(ct_grid(prof, scale)),
+                       "pet_grid": _grid_dict(pet_grid(prof, scale))}
+                for code, prof in sorted(profiles.items())}, truth_dir / "centers.json")
+    oracle = oracle_scores(patients)
+    write_json(oracle, truth_dir / "oracle.json")
+    write_json(_parameters(n_patients, seed, scale, layout, sorted(profiles)),
+               truth_dir / "parameters.json")
+    return SyntheticCohort(root, dataset, truth_dir, [p.patient_id for p in plans], csv_paths,
+                           oracle, failures)
+
+
+def _grid_dict(grid: Grid) -> dict[str, object]:
+    return {"size": list(grid.size), "spacing": list(grid.spacing), "origin": list(grid.origin)}
+
+
+def _parameters(n_patients: int, seed: int, scale: str, layout: str,
+                centers: list[str]) -> dict[str, object]:
+    return {
+        "n_patients": n_patients, "seed": seed, "scale": scale, "layout": layout,
+        "centers": centers, "risk_coefficients": clinical.RISK_COEFFICIENTS,
+        "weibull_shape": clinical.WEIBULL_SHAPE,
+        "weibull_scale_days": clinical.WEIBULL_SCALE_DAYS,
+        "accrual_days": clinical.ACCRUAL_DAYS, "dropout_mean_days": clinical.DROPOUT_MEAN_DAYS,
+        "missing_rate": clinical.MISSING_RATE,
+        "task_rules": {
+            "Task 1": "every patient: CT, PET, label map",
+            "Task 2": f"patients with an outcome record (p={P_OUTCOME_RECORDED}); planning CT "
+                      f"and RTDOSE for a subset (p={P_DOSE_GIVEN_OUTCOME})",
+            "Task 3": "patients with a released HPV status: CT, PET",
+        },
+    }

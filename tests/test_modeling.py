@@ -1,0 +1,213 @@
+"""Model specs, leakage-free pipelines, metric helpers, run folders and the fit/predict CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sksurv.datasets import load_gbsg2
+from sksurv.metrics import concordance_index_censored, cumulative_dynamic_auc
+from typer.testing import CliRunner
+
+from radiomics_hnc.cli import app
+from radiomics_hnc.errors import ConfigError, InputDataError
+from radiomics_hnc.io import write_parquet
+from radiomics_hnc.modeling import build_pipeline, fit_run, load_spec, predict_run, spec_from_dict
+from radiomics_hnc.modeling.dataset import feature_columns, model_inputs, survival_target
+from radiomics_hnc.modeling.estimators import build_estimator
+from radiomics_hnc.modeling.metrics import calibration, harrell_c, hpv_metrics, time_auc
+from radiomics_hnc.modeling.pipeline import cox_score_statistic
+from radiomics_hnc.modeling.synthetic import synthetic_patients
+from radiomics_hnc.modeling.validation import make_splits, oof_rfs
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+FAST = {"n_bootstrap": 20}
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return synthetic_patients(n_patients=240, n_noise=20, seed=1)
+
+
+def rfs_spec(**changes) -> dict:
+    spec = {"name": "t_rfs", "task": "rfs", "features": ["clinical", "PT", "CT"],
+            "estimator": "xgb_cox", "params": {"n_estimators": 40},
+            "selection": {"method": "univariate", "k": 5}, "validation": FAST}
+    spec.update(changes)
+    return spec
+
+
+def test_every_shipped_spec_validates():
+    names = [load_spec(p).name for p in sorted(MODELS.glob("[rh][fp][sv]_*.yaml"))]
+    assert {"rfs_clinical_cox", "rfs_xgb_cox", "hpv_xgb", "hpv_elasticnet"} <= set(names)
+
+
+def test_spec_rejects_unknown_keys_and_wrong_estimator():
+    with pytest.raises(ConfigError, match=r"selection\.top_k: Extra inputs are not permitted"):
+        spec_from_dict(rfs_spec(selection={"top_k": 3}))
+    with pytest.raises(ConfigError, match="'xgb_classifier' is for task 'hpv'"):
+        spec_from_dict(rfs_spec(estimator="xgb_classifier"))
+
+
+def test_feature_sets_select_by_modality_token(table):
+    pt = feature_columns(table, ["PT"])
+    assert pt and all(c.split("_")[1] == "PT" for c in pt)
+    clinical = feature_columns(table, ["clinical"])
+    assert "age" in clinical and not {"relapse", "rfs_days", "hpv_status"} & set(clinical)
+
+
+def test_cox_score_statistic_matches_direct_risk_set_sums():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    time = rng.permutation(np.arange(1, 41)).astype(float)  # no ties
+    event = rng.uniform(size=40) < 0.7
+    y = np.array(list(zip(event, time, strict=True)), dtype=[("e", bool), ("t", float)])
+    expected = []
+    for j in range(3):
+        score = info = 0.0
+        for i in np.flatnonzero(event):
+            risk = X[time >= time[i], j]
+            score += X[i, j] - risk.mean()
+            info += risk.var()
+        expected.append(score**2 / info)
+    np.testing.assert_allclose(cox_score_statistic(X, y), expected, rtol=1e-10)
+
+
+def test_metric_helpers_agree_with_sksurv_and_sklearn():
+    X, y = load_gbsg2()
+    y = y.astype([("relapse", bool), ("rfs_days", float)])
+    risk = X["tsize"].to_numpy(float) + X["pnodes"].to_numpy(float)
+    assert harrell_c(y, risk) == concordance_index_censored(y["relapse"], y["rfs_days"], risk)[0]
+    assert time_auc(y, y, risk, 730.0) == pytest.approx(
+        cumulative_dynamic_auc(y, y, risk, [730.0])[0][0])
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=500)
+    labels = (rng.uniform(size=500) < p).astype(int)
+    metrics = hpv_metrics(labels, p, (p > 0.5).astype(int))
+    assert metrics["roc_auc"] == pytest.approx(roc_auc_score(labels, p))
+    intercept, slope = calibration(labels, p)
+    assert abs(intercept) < 0.25 and 0.7 < slope < 1.3  # well calibrated by construction
+
+
+def test_xgb_survival_risk_is_higher_for_earlier_relapse():
+    X, y = load_gbsg2()
+    Xn = X.select_dtypes("number").to_numpy()
+    for name in ("xgb_cox", "xgb_aft"):
+        model = build_estimator(name, {"n_estimators": 30}).fit(Xn, y)
+        assert model.score(Xn, y) > 0.65
+
+
+def test_pipeline_oof_equals_refitting_by_hand_in_each_fold(table):
+    spec = spec_from_dict(rfs_spec())
+    columns = feature_columns(table, spec.features)
+    X = model_inputs(table, columns)
+    y, known = survival_target(table)
+    strata = y["relapse"].astype(int)
+    plan = make_splits("loco", X["center"].to_numpy(), strata, spec.validation, "rfs")
+    grid = np.array([365.0, 730.0])
+    risk, _, _ = oof_rfs(build_pipeline(spec, columns), X, y, plan, grid, strata)
+    by_hand = np.zeros(len(X))
+    for split in plan.splits:
+        train, test = X.iloc[split.train], X.iloc[split.test]
+        steps = clone(build_pipeline(spec, columns)).steps
+        Z = train
+        for _, step in steps[:-1]:
+            Z = step.fit_transform(Z, y[split.train]) if step != "passthrough" else Z
+        model = steps[-1][1].fit(Z, y[split.train])
+        T = test
+        for _, step in steps[:-1]:
+            T = step.transform(T) if step != "passthrough" else T
+        by_hand[split.test] = model.predict(T)
+    np.testing.assert_allclose(risk, by_hand, rtol=1e-6)
+    assert known.all()
+
+
+def test_loco_pools_small_centres_and_says_so(table):
+    spec = spec_from_dict(rfs_spec(validation={"min_centre_size": 40, **FAST}))
+    centres = table["center"].to_numpy()
+    plan = make_splits("loco", centres, table["relapse"].to_numpy(), spec.validation, "rfs")
+    small = [c for c in np.unique(centres) if (centres == c).sum() < 40]
+    assert small and plan.pooled_centres == small
+    assert plan.splits[-1].label == "pooled:" + "+".join(small)
+
+
+def test_fit_run_writes_everything_and_predict_checks_columns(tmp_path, table):
+    run = fit_run(tmp_path, spec_from_dict(rfs_spec()), table=table)
+    expected = {"model.skops", "spec.yaml", "features.json", "versions.json", "metrics.json",
+                "oof_predictions.parquet", "importance.parquet", "model_card.md"}
+    assert expected <= {p.name for p in run.iterdir()}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["cv"] == "loco" and set(metrics["per_centre"]) == set(table["center"])
+    c = metrics["metrics"]["c_index"]
+    assert c["ci_low"] <= c["estimate"] <= c["ci_high"] and c["estimate"] > 0.6
+    importance = pd.read_parquet(run / "importance.parquet")
+    assert importance.loc[0, "feature"].startswith("GTV") and importance["method"][0] == (
+        "mean_abs_shap")
+    predicted = predict_run(run, table)
+    oof = pd.read_parquet(run / "oof_predictions.parquet")
+    assert len(predicted) == len(oof) == len(table)
+    with pytest.raises(InputDataError, match=r"lacks 1 column.*GTVp_PT_suv_SUVmax"):
+        predict_run(run, table.drop(columns="GTVp_PT_suv_SUVmax"))
+
+
+def test_hpv_run_predicts_unknown_status_patients(tmp_path, table):
+    spec = spec_from_dict({"name": "t_hpv", "task": "hpv", "features": ["PT", "MASK"],
+                           "estimator": "elasticnet_logistic",
+                           "tuning": {"grid": {"C": [0.1, 1.0]}, "budget": 2},
+                           "validation": {"cv": "kfold", **FAST}})
+    run = fit_run(tmp_path, spec, table=table)
+    oof = pd.read_parquet(run / "oof_predictions.parquet")
+    unknown = table["hpv_status"].isna().to_numpy()
+    assert unknown.any() and oof["probability"][unknown].notna().all()
+    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
+    assert metrics["roc_auc"]["estimate"] > 0.7
+    assert set(metrics) >= {"balanced_accuracy", "sensitivity", "specificity", "brier",
+                            "calibration_intercept", "calibration_slope"}
+
+
+def test_cli_fit_and_predict(tmp_path, table):
+    write_parquet(table, tmp_path / "features" / "patients.parquet")
+    spec = tmp_path / "rfs_base.yaml"
+    spec.write_text("name: base\ntask: rfs\nfeatures: [clinical]\nestimator: coxph\n"
+                    "preprocessing: {harmonize: false}\nselection: {method: none}\n"
+                    "validation: {n_bootstrap: 10}\n")
+    runner = CliRunner()
+    result = runner.invoke(app, ["fit", "rfs", str(tmp_path), "--model", str(spec),
+                                 "--cv", "holdout", "--name", "baseline"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "baseline"
+    out = tmp_path / "pred.parquet"
+    result = runner.invoke(app, ["predict", str(run), str(tmp_path / "features" /
+                                                          "patients.parquet"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(out)["risk"].notna().all()
+    wrong = runner.invoke(app, ["fit", "hpv", str(tmp_path), "--model", str(spec)])
+    assert wrong.exit_code != 0 and "is a rfs model" in str(wrong.exception)
+
+
+def test_combat_covariates_are_preserved_inputs_not_outputs(table):
+    spec = spec_from_dict(rfs_spec(features=["PT"], preprocessing={"combat_covariates": ["age"]},
+                                   selection={"method": "none"}))
+    columns = feature_columns(table, ["PT"])
+    pipeline = build_pipeline(spec, columns).fit(model_inputs(table, [*columns, "age"]),
+                                                 survival_target(table)[0])
+    names = list(pipeline[:-1].get_feature_names_out())
+    assert "age" not in names and names[0].startswith("GTV")
+
+
+def test_load_model_refuses_untrusted_types(tmp_path):
+    import os
+
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    from radiomics_hnc.modeling.runs import MODEL_FILE, load_model
+
+    sio.dump(FunctionTransformer(func=os.system), tmp_path / MODEL_FILE)
+    with pytest.raises(InputDataError, match="outside the trusted packages"):
+        load_model(tmp_path)

@@ -1,0 +1,383 @@
+"""The clinical statistics report: sections, statistics, escaping, CLI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+import yaml
+from scipy.optimize import approx_fprime
+
+from radiomics_hnc.discover import discover
+from radiomics_hnc.io import write_json, write_parquet
+from radiomics_hnc.report import build_report, build_sections
+from radiomics_hnc.report import stats as report_stats
+from radiomics_hnc.report.content import Table
+from radiomics_hnc.report.harmonisation import centre_effect, feature_matrix
+from radiomics_hnc.report.inputs import metric_triplet
+from radiomics_hnc.validate import validate_workspace
+from radiomics_hnc.workspace import Workspace
+from tests.data_fixtures import CSV_COLUMNS_2025, tiny_images, write_patient
+
+CENTRES = ("CHUM", "CHUP", "MDA")
+PER_CENTRE = 12
+SCRIPT = "<script>alert('x')</script>"
+LOW_DPI = 40
+
+
+def _clinical(pids: list[str], rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for pid in pids:
+        rows.append({
+            "PatientID": pid, "CenterID": CENTRES.index(pid.split("-")[0]),
+            "Age": int(rng.integers(40, 80)), "Gender": int(rng.random() < 0.8),
+            "Tobacco Consumption": int(rng.random() < 0.5), "Alcohol Consumption": "",
+            "Performance Status": int(rng.integers(0, 3)), "Treatment": int(rng.random() < 0.7),
+            "M-stage": "M0", "HPV Status": int(rng.random() < 0.6),
+            "Relapse": int(rng.random() < 0.4), "RFS": float(rng.integers(100, 2000)),
+        })
+    table = pd.DataFrame(rows, columns=CSV_COLUMNS_2025)
+    table.loc[0, "Alcohol Consumption"] = SCRIPT  # unreadable: a warning naming the value
+    return table
+
+
+def make_workspace(root: Path, *, segmentation: bool = True, features: bool = True,
+                   runs: bool = True, seed: int = 0) -> Path:
+    """A small workspace: discovered/validated phantoms plus stage outputs in their formats."""
+    rng = np.random.default_rng(seed)
+    data, ws_root = root / "data", root / "ws"
+    pids = [f"{c}-{i:03d}" for c in CENTRES for i in range(1, PER_CENTRE + 1)]
+    for pid in pids:
+        write_patient(data / pid, pid, tiny_images(seed=int(rng.integers(1000))))
+    # One patient's PET in Bq/ml: excluded by validation.
+    bad = tiny_images(seed=1)
+    bad["PT"] = sitk.Cast(bad["PT"], sitk.sitkFloat32) * 5000.0
+    write_patient(data / pids[-1], pids[-1], bad)
+    _clinical(pids, rng).to_csv(data / "clinical.csv", index=False)
+    discover(data, ws_root)
+    validate_workspace(ws_root)
+    ws = Workspace(ws_root)
+    manifest = ws.load_manifest()
+    manifest["t_stage"] = manifest["t_stage"].astype("string")
+    manifest.loc[1, "t_stage"] = "T2" + SCRIPT
+    write_parquet(manifest, ws.manifest_path)
+    eligible = ws.eligible_manifest()
+    if segmentation:
+        _write_segmentation(ws, eligible, rng)
+    if features:
+        _write_features(ws, eligible, rng)
+    if runs:
+        _write_runs(ws, eligible, rng)
+    return ws_root
+
+
+def _write_segmentation(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Generator) -> None:
+    rows = []
+    ws.masks_dir.mkdir(parents=True, exist_ok=True)
+    for row in manifest.itertuples():
+        label = sitk.ReadImage(row.label_path)
+        array = sitk.GetArrayFromImage(label)
+        predicted = np.roll(array, int(rng.integers(0, 3)), axis=2)
+        image = sitk.GetImageFromArray(predicted)
+        image.CopyInformation(label)
+        sitk.WriteImage(image, str(ws.masks_dir / f"{row.patient_id}.nii.gz"))
+        dice = [2 * ((array == k) & (predicted == k)).sum() / ((array == k).sum()
+                                                               + (predicted == k).sum())
+                for k in (1, 2)]
+        rows.append({"patient_id": row.patient_id, "center": row.center,
+                     "dice_gtvp": dice[0], "dice_gtvn": dice[1], "hd95_gtvp_mm": 2.0})
+    metrics = pd.DataFrame(rows)
+    write_parquet(metrics, ws.segmentation_dir / "segmentation_metrics.parquet")
+    summary = {"overall": {"dsc_agg_gtvp": 0.81, "dsc_agg_gtvn": 0.7, "dsc_agg_mean": 0.755,
+                           "mean_dice_gtvp": float(metrics["dice_gtvp"].mean()),
+                           "f1agg_gtvn": 0.66},
+               "by_center": {c: {"dsc_agg_gtvp": 0.8, "f1agg_gtvn": 0.6} for c in CENTRES}}
+    write_json(summary, ws.segmentation_dir / "summary.json")
+
+
+def _write_features(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Generator) -> None:
+    n = len(manifest)
+    shift = manifest["center"].map({c: i for i, c in enumerate(CENTRES)}).to_numpy(float)
+    table = manifest[["patient_id", "center", "age", "gender", "tobacco", "performance_status",
+                      "treatment", "m_stage", "hpv_status", "relapse", "rfs_days"]].copy()
+    table["GTVp_PT_suv_SUVmax"] = 8 + 2 * table["relapse"].astype(float) + rng.normal(0, 1, n)
+    table["GTVp_CT_original_firstorder_Mean"] = 30 + 15 * shift + rng.normal(0, 3, n)
+    table["GTVn_MASK_count"] = rng.integers(0, 4, n).astype(float)
+    table["GTVall_PT_suv_MTV"] = rng.gamma(2, 5, n)
+    write_parquet(table, ws.features_dir / "patients.parquet")
+    write_parquet(pd.DataFrame({"patient_id": ["CHUM-002"], "lesion_id": ["GTVn_1"],
+                                "stage": ["extract"], "error_type": ["ValueError"],
+                                "message": ["mask has fewer than 2 voxels"]}),
+                  ws.features_dir / "errors.parquet")
+
+
+def _ci(estimate: float) -> dict[str, float]:
+    return {"estimate": estimate, "ci_low": estimate - 0.05, "ci_high": estimate + 0.05,
+            "n_bootstrap": 200}
+
+
+def _write_run(folder: Path, spec: dict, metrics: dict, oof: pd.DataFrame) -> None:
+    """A run folder as radiomics_hnc.modeling.runs writes it (minus the model file)."""
+    write_parquet(oof, folder / "oof_predictions.parquet")
+    write_json({"metrics": metrics.pop("metrics"), "pooled_centres": [], **metrics,
+                "spec": spec["name"], "task": spec["task"]}, folder / "metrics.json")
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    write_parquet(pd.DataFrame({"feature": ["GTVp_PT_suv_SUVmax", "GTVall_PT_suv_MTV", "age"],
+                                "importance": [0.5, 0.2, 0.1], "method": "shap"}),
+                  folder / "importance.parquet")
+
+
+def _write_runs(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Generator) -> None:
+    known = manifest.dropna(subset=["rfs_days", "relapse"])
+    risk = known["relapse"].astype(float).to_numpy() + rng.normal(0, 0.8, len(known))
+    spec = {"name": "rfs_xgb_cox", "task": "rfs", "features": ["clinical", "PT"],
+            "estimator": "xgb_cox", "preprocessing": {"harmonize": True}}
+    for scheme, c_index in (("loco", 0.68), ("kfold", 0.72)):
+        oof = pd.DataFrame({"patient_id": known["patient_id"], "center": known["center"],
+                            "fold": known["center"], "relapse": known["relapse"].astype(bool),
+                            "rfs_days": known["rfs_days"], "risk": risk})
+        for horizon in (365, 730, 1095):
+            oof[f"survival_{horizon}d"] = np.exp(-np.exp(risk - 1) * horizon / 1000)
+        metrics = {"metrics": {"c_index": _ci(c_index), "uno_c": _ci(c_index - 0.01),
+                               "auc_730d": _ci(0.7), "ibs": _ci(0.18)}, "cv": scheme}
+        if scheme == "loco":
+            metrics["per_centre"] = {c: {"n": PER_CENTRE, "c_index": 0.6 + 0.05 * i}
+                                     for i, c in enumerate(CENTRES)}
+        _write_run(ws.runs_dir / f"rfs_xgb_cox_{scheme}", spec, metrics, oof)
+    status = manifest["hpv_status"].astype(float).to_numpy()
+    probability = np.clip(0.3 + 0.4 * np.nan_to_num(status, nan=0.5)
+                          + rng.normal(0, 0.2, len(manifest)), 0, 1)
+    oof = pd.DataFrame({"patient_id": manifest["patient_id"], "center": manifest["center"],
+                        "fold": manifest["center"], "hpv_status": status,
+                        "probability": probability, "threshold": 0.45,
+                        "predicted": (probability >= 0.45).astype(int)})
+    spec = {"name": "hpv_elasticnet", "task": "hpv", "features": ["PT", "CT"],
+            "estimator": "logistic_elasticnet", "preprocessing": {"harmonize": True}}
+    _write_run(ws.runs_dir / "hpv_elasticnet_loco", spec,
+               {"metrics": {"roc_auc": _ci(0.8), "balanced_accuracy": _ci(0.7)}, "cv": "loco"},
+               oof)
+
+
+@pytest.fixture(scope="module")
+def full_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_workspace(tmp_path_factory.mktemp("report_full"))
+
+
+@pytest.fixture(scope="module")
+def full_report(full_workspace: Path) -> Path:
+    return build_report(full_workspace, dpi=LOW_DPI)
+
+
+def _section_ids(html: str) -> set[str]:
+    return set(re.findall(r'<section id="([a-z_]+)"', html))
+
+
+def test_full_workspace_has_every_section(full_report: Path) -> None:
+    html = full_report.read_text()
+    assert _section_ids(html) == {"cohort", "quality", "segmentation", "harmonisation", "rfs",
+                                  "hpv", "methods"}
+    assert full_report == full_report.parent / "index.html"
+    assert full_report.parent.name == "report"
+
+
+def test_page_is_self_contained(full_report: Path) -> None:
+    html = full_report.read_text()
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html)
+    assert not re.search(r"[a-z]+://|url\(|@import", text, re.I), "no URL of any kind"
+    targets = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert targets and all(t.startswith(("data:", "#")) for t in targets)
+    assert not re.search(r'<(script|link rel="stylesheet"|iframe)', html, re.I)
+    images = re.findall(r'<img src="([^"]+)"', html)
+    assert len(images) >= 8
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+
+
+def test_user_values_are_escaped(full_report: Path) -> None:
+    html = full_report.read_text()
+    assert "<script>alert" not in html
+    escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+    assert "T2" + escaped in html  # the t_stage value in Table 1
+    assert html.count(escaped) >= 2  # ... and the unreadable alcohol value in the findings
+
+
+def test_csv_tables_are_written(full_report: Path) -> None:
+    tables = full_report.parent / "tables"
+    names = {p.stem for p in tables.glob("*.csv")}
+    assert {"table1", "outcomes_by_centre", "validation_summary", "excluded_patients",
+            "extraction_errors", "segmentation_summary", "segmentation_per_patient",
+            "centre_prediction", "rfs_models", "rfs_per_centre", "rfs_numbers_at_risk",
+            "rfs_hazard_ratios", "hpv_models", "hpv_confusion_matrix", "software_versions",
+            "tripod_ai"} <= names
+    models = pd.read_csv(tables / "rfs_models.csv")
+    assert list(models["Validation"]) == ["loco", "kfold"]  # headline scheme first
+    assert models.loc[0, "Harrell's C"] == pytest.approx(0.68)
+    assert models.loc[0, "Harrell's C 95% CI"] == "0.630–0.730"
+    excluded = pd.read_csv(tables / "excluded_patients.csv")
+    assert list(excluded["Patient"]) == ["MDA-012"]
+    assert "pet_not_suv" in excluded.loc[0, "Checks failed"]
+    centre_effect = pd.read_csv(tables / "centre_prediction.csv")
+    assert list(centre_effect["Features"]) == ["Raw features", "After ComBat"]
+    per_centre = pd.read_csv(tables / "rfs_per_centre.csv")
+    assert list(per_centre["Centre"]) == list(CENTRES)
+    assert list(per_centre["Run"].unique()) == ["rfs_xgb_cox_loco"]
+
+
+def test_table_one_counts_and_tests(full_workspace: Path, full_report: Path) -> None:
+    table = pd.read_csv(full_report.parent / "tables" / "table1.csv", keep_default_na=False)
+    ws = Workspace(full_workspace)
+    cohort = ws.eligible_manifest()
+    assert table.loc[0, "Overall"] == str(len(cohort)) == "35"
+    age = table[table["Variable"] == "Age, years"].iloc[0]
+    assert age["Test"] == "Kruskal-Wallis"
+    expected = report_stats.compare_continuous(cohort["age"].astype(float), cohort["center"])[0]
+    assert age["p"] == report_stats.format_p(expected)
+    gender = table.index[table["Variable"] == "Gender"][0]
+    assert table.loc[gender, "Test"] in {"chi-square", "chi-square (Monte Carlo)"}
+    males = int((cohort["gender"] == 1).sum())
+    assert any(table.loc[gender:gender + 2, "Overall"].str.startswith(f"{males} ("))
+    alcohol = table.index[table["Variable"] == "Alcohol consumption"]
+    assert alcohol.empty or table.loc[alcohol[0] + 1, "Level"] == "missing"
+
+
+def test_sections_absent_without_inputs(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path, segmentation=False, features=False, runs=False)
+    sections = build_sections(ws, dpi=LOW_DPI)
+    assert [s.id for s in sections] == ["cohort", "quality", "methods"]
+    tripod = next(b for b in sections[-1].blocks if isinstance(b, Table) and b.name == "tripod_ai")
+    status = dict(zip(tripod.frame["Item"], tripod.frame["Covered by this report"], strict=True))
+    assert status["20b"] == "yes" and status["23a"] == "no (stage not run)"
+    html = build_report(ws, tmp_path / "out", dpi=LOW_DPI).read_text()
+    assert _section_ids(html) == {"cohort", "quality", "methods"}
+    assert not (tmp_path / "out" / "tables" / "rfs_models.csv").exists()
+
+
+def test_sections_follow_the_stages_run(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path, segmentation=True, features=False, runs=True)
+    (Workspace(ws).runs_dir / "hpv_elasticnet_loco" / "metrics.json").unlink()  # unfinished
+    sections = build_sections(ws, dpi=LOW_DPI)
+    assert [s.id for s in sections] == ["cohort", "quality", "segmentation", "rfs", "methods"]
+    rfs = next(s for s in sections if s.id == "rfs")
+    assert "rfs_hazard_ratios" in {t.name for t in rfs.tables}  # clinical HRs from the manifest
+
+
+def test_report_without_manifest_fails_clearly(tmp_path: Path) -> None:
+    from radiomics_hnc.errors import InputDataError
+
+    with pytest.raises(InputDataError, match="no manifest"):
+        build_report(tmp_path)
+
+
+def test_cox_standard_error_matches_numerical_hessian() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=150)
+    time = rng.exponential(np.exp(-0.5 * x)) * 900
+    event = rng.random(150) < 0.7
+
+    def partial_loglik(beta: np.ndarray) -> float:  # Breslow, written independently
+        eta = beta[0] * x
+        return float(sum(eta[i] - np.log(np.exp(eta[time >= time[i]]).sum())
+                         for i in np.nonzero(event)[0]))
+
+    fit = report_stats.univariable_cox(x, time, event)
+    beta = np.log(fit.hr)
+    gradient = approx_fprime(np.array([beta]), partial_loglik, 1e-6)
+    assert abs(gradient[0]) < 1e-2  # scikit-survival's estimate is the maximum
+    step = 1e-4
+    second = (partial_loglik(np.array([beta + step])) - 2 * partial_loglik(np.array([beta]))
+              + partial_loglik(np.array([beta - step]))) / step**2
+    se = 1 / np.sqrt(-second)
+    assert np.log(fit.high) - beta == pytest.approx(1.96 * se, rel=1e-3)
+
+
+def test_reverse_km_follow_up_ignores_early_events() -> None:
+    # Censored at 100..1000 days; relapses early: reverse KM median is among censoring times.
+    time = np.r_[np.arange(100, 1001, 100), [10, 20, 30]].astype(float)
+    event = np.r_[np.zeros(10), np.ones(3)]
+    assert report_stats.median_follow_up(time, event) == 500.0
+    assert np.median(time) < 500.0
+
+
+def test_categorical_test_choice() -> None:
+    groups = pd.Series(["A"] * 40 + ["B"] * 40)
+    balanced = pd.Series([0, 1] * 40)
+    assert report_stats.compare_categorical(balanced, groups)[1] == "chi-square"
+    sparse = pd.Series([0] * 38 + [1] * 2 + [0] * 40)
+    p_value, test = report_stats.compare_categorical(sparse, groups)
+    assert test == "Fisher exact" and p_value == pytest.approx(0.494, abs=1e-3)
+    three = pd.Series([0] * 30 + [1] * 8 + [2] * 2 + [0] * 40)
+    assert report_stats.compare_categorical(three, groups)[1] == "chi-square (Monte Carlo)"
+
+
+def test_metric_spellings() -> None:
+    assert metric_triplet({"c_index": 0.7}, "c_index")[0] == 0.7
+    assert metric_triplet({"metrics": {"harrell_c": {"value": 0.6, "ci": [0.5, 0.7]}}},
+                          "c_index") == (0.6, 0.5, 0.7)
+    assert np.isnan(metric_triplet({}, "ibs")[0])
+
+
+def test_centre_effect_detects_a_shifted_feature() -> None:
+    rng = np.random.default_rng(0)
+    centres = np.repeat(["A", "B", "C"], 30)
+    shift = np.repeat([0.0, 3.0, 6.0], 30)
+    patients = pd.DataFrame({"patient_id": [f"P{i}" for i in range(90)], "center": centres,
+                             "GTVp_CT_x": shift + rng.normal(size=90),
+                             "GTVp_PT_y": rng.normal(size=90)})
+    features, groups = feature_matrix(patients)
+    shifted, _ = centre_effect(features, groups, seed=0, combat=None)
+    noise, _ = centre_effect(features[["GTVp_PT_y"]], groups, seed=0, combat=None)
+    assert shifted > 0.8 and noise < 0.6
+
+
+def test_cli_report(full_workspace: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from radiomics_hnc.cli import app
+
+    result = CliRunner().invoke(app, ["report", str(full_workspace), "--out",
+                                      str(tmp_path / "r"), "--dpi", str(LOW_DPI)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "index.html").is_file()
+    assert "index.html" in result.output
+
+
+def test_segmentation_summary_flattens_labels_and_centres() -> None:
+    from radiomics_hnc.report.segmentation import summary_table
+
+    table = summary_table({"overall": {"GTVp": {"dsc_agg": 0.8}, "dsc_agg_mean": 0.7},
+                           "per_center": {"A": {"GTVp": {"dsc_agg": 0.9}}}})
+    assert list(table["Scope"]) == ["All centres", "A"]
+    assert table.loc[1, "GTVp DSCagg"] == 0.9 and table.loc[0, "DSCagg mean"] == 0.7
+
+
+class CentreStandardiser:
+    """Per-centre location/scale alignment (ComBat without empirical Bayes), for the folds."""
+
+    def fit_transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        grouped = frame.groupby("center")
+        self.mean_, self.std_ = grouped.mean(), grouped.std().replace(0, 1)
+        return self.transform(frame)
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        values = frame.drop(columns="center")
+        centre = frame["center"].to_numpy()
+        return (values - self.mean_.loc[centre].to_numpy()) / self.std_.loc[centre].to_numpy()
+
+
+def test_harmonised_view_is_fitted_in_folds_and_removes_the_centre_effect() -> None:
+    rng = np.random.default_rng(1)
+    centres = np.repeat(["A", "B", "C"], 30)
+    shift = np.repeat([0.0, 3.0, 6.0], 30)[:, None]
+    patients = pd.DataFrame(shift + rng.normal(size=(90, 6)),
+                            columns=[f"GTVp_PT_f{i}" for i in range(6)])
+    patients.insert(0, "center", centres)
+    from radiomics_hnc.report.harmonisation import harmonisation_section
+
+    section = harmonisation_section(patients, LOW_DPI, combat=CentreStandardiser)
+    assert section is not None
+    scores = section.tables[0].frame.set_index("Features")[
+        "Centre prediction balanced accuracy"]
+    assert scores["Raw features"] > 0.9 and scores["After ComBat"] < 0.6

@@ -1,0 +1,210 @@
+"""Segmenter: preprocessing geometry, training with resume, prediction on the CT grid,
+evaluation and the CLI, on tiny PET/CT phantoms (CT and PET on different grids)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from typer.testing import CliRunner
+
+from radiomics_hnc.cli import app
+from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.io import write_image, write_parquet
+from radiomics_hnc.segment import evaluate_masks, load_spec, predict_cohort, train_segmenter
+from radiomics_hnc.segment.metrics import dice
+from radiomics_hnc.segment.preprocess import paste_back, preprocess_images
+from radiomics_hnc.segment.spec import SegmentationSpec, default_spec_path
+from radiomics_hnc.segment.train import LAST_CHECKPOINT, LOG_FILE, cosine_factor
+
+CT_DIRECTION = (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)  # x flipped: not the identity
+BRAIN_XYZ = (12.0, 0.0, 38.0)
+BRAIN_RADIUS_MM = 12.0
+
+TINY_SPEC = {
+    "name": "tiny",
+    "network": {"name": "unet", "channels": [4, 8], "strides": [2], "num_res_units": 0},
+    "preprocess": {"spacing_mm": 4.0},
+    "training": {"epochs": 2, "patch_size": [16, 16, 16], "batch_size": 2,
+                 "patches_per_volume": 2, "validation_interval": 1, "learning_rate": 0.01},
+    "inference": {"sw_batch_size": 4, "min_gtvp_ml": 0.0, "min_gtvn_ml": 0.0},
+}
+
+
+def _image(size, spacing, origin, direction, func, pixel=np.float32) -> sitk.Image:
+    """Image whose voxel values are ``func(x, y, z)`` of the voxel centres (mm, LPS)."""
+    k, j, i = np.meshgrid(*(np.arange(n) for n in size[::-1]), indexing="ij")  # z, y, x
+    index = np.stack([i, j, k], axis=-1) * np.asarray(spacing)
+    points = np.asarray(origin) + index @ np.asarray(direction).reshape(3, 3).T
+    image = sitk.GetImageFromArray(func(*np.moveaxis(points, -1, 0)).astype(pixel))
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    image.SetDirection(direction)
+    return image
+
+
+def _ball(x, y, z, centre, radius):
+    return (x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2 <= radius**2
+
+
+def make_patient(seed: int) -> tuple[sitk.Image, sitk.Image, sitk.Image]:
+    """CT (2.5 mm, x flipped), PET (4 mm, identity, shifted) and label on the CT grid."""
+    rng = np.random.default_rng(seed)
+    primary = (rng.uniform(-10, 10), rng.uniform(-20, -5), rng.uniform(-10, 10))
+    node = (rng.choice([-30.0, 30.0]), rng.uniform(0, 10), rng.uniform(-35, -25))
+
+    def label(x, y, z):
+        return np.where(_ball(x, y, z, primary, 11), 1, np.where(_ball(x, y, z, node, 7), 2, 0))
+
+    def hu(x, y, z):
+        body = x**2 / 55**2 + y**2 / 45**2 <= 1
+        return np.where(body, 40 + 30 * (label(x, y, z) > 0), -1000)
+
+    def suv(x, y, z):
+        lab = label(x, y, z)
+        brain = _ball(x, y, z, BRAIN_XYZ, BRAIN_RADIUS_MM)
+        return 1.0 + 7.0 * brain + 8.0 * (lab == 1) + 5.0 * (lab == 2)
+
+    ct_geometry = ((40, 40, 48), (2.5, 2.5, 2.5), (50.0, -50.0, -60.0), CT_DIRECTION)
+    ct = _image(*ct_geometry, hu, np.int16)
+    pet = _image((32, 32, 38), (4.0, 4.0, 4.0), (-62.0, -58.0, -74.0), tuple(np.eye(3).ravel()),
+                 suv)
+    return ct, pet, _image(*ct_geometry, label, np.uint8)
+
+
+def _write_cohort(root, centres=("CHUM", "HGJ"), per_centre=3) -> None:
+    rows = []
+    for c, centre in enumerate(centres):
+        for n in range(per_centre):
+            pid = f"{centre}-{n + 1:03d}"
+            paths = {role: root / "data" / f"{pid}__{role}.nii.gz" for role in ("ct", "pet", "lab")}
+            for image, path in zip(make_patient(10 * c + n), paths.values(), strict=True):
+                write_image(image, path)
+            rows.append({"patient_id": pid, "center": centre, "ct_path": str(paths["ct"]),
+                         "pet_path": str(paths["pet"]), "label_path": str(paths["lab"])})
+    write_parquet(pd.DataFrame(rows), root / "manifest.parquet")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A workspace of six phantoms and a model trained for two epochs."""
+    ws = tmp_path_factory.mktemp("ws")
+    _write_cohort(ws)
+    model = ws / "model"
+    result = train_segmenter(ws, SegmentationSpec.model_validate(TINY_SPEC), model)
+    return ws, model, result
+
+
+def test_spec_rejects_unknown_keys_and_ships_defaults(tmp_path):
+    for name in ("seg_unet_light", "seg_segresnet_light"):
+        assert load_spec(default_spec_path(name)).name == name
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nnetwork: {name: unet, chanels: [4, 8]}\n")
+    with pytest.raises(ConfigError, match="chanels"):
+        load_spec(bad)
+
+
+def test_crop_and_resampling_round_trip_label_without_moving_it():
+    ct, pet, label = make_patient(0)
+    settings = load_spec().preprocess.model_copy(update={"spacing_mm": 2.5})
+    case = preprocess_images(ct, pet, label, settings)
+    assert case.image.shape[0] == 2 and case.label.shape[1:] == case.image.shape[1:]
+    back = paste_back(case.label[0], case.grid, ct)
+    assert back.GetSize() == ct.GetSize() and back.GetDirection() == ct.GetDirection()
+    truth, returned = sitk.GetArrayFromImage(label), sitk.GetArrayFromImage(back)
+    for value in (1, 2):
+        assert dice(truth == value, returned == value) > 0.95
+        shift = (np.argwhere(truth == value).mean(0) - np.argwhere(returned == value).mean(0))
+        assert np.abs(shift).max() < 0.5  # voxels
+
+
+def test_crop_box_hangs_below_the_brain_found_in_the_top_of_the_pet():
+    ct, pet, _ = make_patient(1)
+    settings = load_spec().preprocess.model_copy(
+        update={"crop_size_mm": (60.0, 200.0, 60.0), "brain_top_margin_mm": 4.0})
+    grid = preprocess_images(ct, pet, None, settings).grid
+    low = np.asarray(grid.origin) - np.asarray(grid.spacing) / 2  # origin is a voxel centre
+    high = low + np.asarray(grid.size) * np.asarray(grid.spacing)
+    centre_x = (low[0] + high[0]) / 2
+    assert centre_x == pytest.approx(BRAIN_XYZ[0], abs=4.0)  # x (not z) follows the brain
+    assert high[2] == pytest.approx(BRAIN_XYZ[2] + BRAIN_RADIUS_MM + 4.0, abs=4.0)
+    assert high[2] - low[2] == pytest.approx(60.0, abs=4.0)
+
+
+def test_training_writes_checkpoints_and_log_then_resumes(trained):
+    ws, model, result = trained
+    assert (model / "best.pt").is_file() and (model / LAST_CHECKPOINT).is_file()
+    log = pd.read_csv(model / LOG_FILE)
+    assert list(log["epoch"]) == [1, 2]
+    assert {"train_loss", "val_dsc_agg_gtvp", "val_dsc_agg_gtvn"} <= set(log.columns)
+    assert result.validation_patients == ["CHUM-001", "CHUM-002", "CHUM-003"]  # a whole centre
+    resumed_dir = ws / "resumed"
+    shutil.copytree(model, resumed_dir)
+    resumed = train_segmenter(ws, SegmentationSpec.model_validate(TINY_SPEC), resumed_dir,
+                              epochs=3)
+    log3 = pd.read_csv(resumed_dir / LOG_FILE)
+    assert list(log3["epoch"]) == [1, 2, 3] and resumed.epochs_run == 3
+    pd.testing.assert_frame_equal(log3.iloc[:2], log)  # earlier epochs were not redone
+    other = {**TINY_SPEC, "network": {**TINY_SPEC["network"], "channels": [4, 6]}}
+    with pytest.raises(ConfigError, match="another spec"):
+        train_segmenter(ws, SegmentationSpec.model_validate(other), resumed_dir)
+
+
+def test_time_limit_stops_early_with_a_validated_checkpoint(trained, tmp_path):
+    ws, _, _ = trained
+    limited = {**TINY_SPEC, "training": {**TINY_SPEC["training"], "epochs": 50,
+                                         "validation_interval": 10, "time_limit_minutes": 1e-4}}
+    result = train_segmenter(ws, SegmentationSpec.model_validate(limited), tmp_path / "m")
+    assert result.epochs_run == 1 and result.best_epoch == 1
+    assert not np.isnan(result.log.loc[0, "val_dsc_agg_mean"])
+    assert cosine_factor(0.0) == 1.0 and cosine_factor(1.0) == pytest.approx(0.01)
+
+
+def test_prediction_has_the_ct_geometry_and_skips_bad_and_done_patients(trained):
+    ws, model, _ = trained
+    manifest = pd.read_parquet(ws / "manifest.parquet")
+    broken = manifest.copy()
+    broken.loc[0, "pet_path"] = str(ws / "missing_pet.nii.gz")
+    write_parquet(broken, ws / "manifest.parquet")
+    try:
+        table = predict_cohort(ws, model)
+    finally:
+        write_parquet(manifest, ws / "manifest.parquet")
+    status = dict(zip(table["patient_id"], table["status"], strict=True))
+    assert status.pop("CHUM-001") == "failed" and set(status.values()) == {"written"}
+    for pid in status:
+        mask = sitk.ReadImage(str(ws / "masks" / f"{pid}.nii.gz"))
+        ct = sitk.ReadImage(manifest.set_index("patient_id").loc[pid, "ct_path"])
+        assert mask.GetSize() == ct.GetSize() and mask.GetSpacing() == ct.GetSpacing()
+        assert mask.GetOrigin() == ct.GetOrigin() and mask.GetDirection() == ct.GetDirection()
+        assert set(np.unique(sitk.GetArrayFromImage(mask))) <= {0, 1, 2}
+    again = predict_cohort(ws, model)
+    assert (again.set_index("patient_id").loc[list(status), "status"] == "up to date").all()
+
+
+def test_evaluation_of_ground_truth_is_perfect_and_written(trained, tmp_path):
+    ws, _, _ = trained
+    manifest = pd.read_parquet(ws / "manifest.parquet")
+    for row in manifest.itertuples():
+        shutil.copy(row.label_path, tmp_path / f"{row.patient_id}.nii.gz")
+    (tmp_path / "HGJ-003.nii.gz").unlink()
+    result = evaluate_masks(ws, tmp_path)
+    overall = result.summary["overall"]
+    assert overall["dsc_agg_gtvp"] == overall["dsc_agg_gtvn"] == overall["f1agg_gtvn"] == 1.0
+    assert [f.patient_id for f in result.failures] == ["HGJ-003"]
+    written = pd.read_parquet(ws / "segmentation" / "segmentation_metrics.parquet")
+    assert len(written) == 5 and (written["dice_gtvp"] == 1.0).all()
+    assert (ws / "segmentation" / "summary.json").is_file()
+
+
+def test_cli_predict_and_evaluate(trained):
+    ws, model, _ = trained
+    runner = CliRunner()
+    predicted = runner.invoke(app, ["segment", "predict", str(ws), "--model", str(model)])
+    assert predicted.exit_code == 0, predicted.output
+    evaluated = runner.invoke(app, ["segment", "evaluate", str(ws)])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "DSCagg" in evaluated.output and "HGJ" in evaluated.output
