@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) scripts/setup_venv.sh
 	touch $(STAMP)
 
 demo: setup
+	@echo "radiomics-hnc demo: generates a 200-patient synthetic cohort and runs the whole pipeline (about 10 minutes on 2 cores)"
 	$(BIN)/radiomics-hnc demo $(DEMO_DIR) --jobs $(JOBS)
 
 test: setup

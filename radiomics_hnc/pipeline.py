@@ -16,10 +16,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from radiomics_hnc.errors import ConfigError
 from radiomics_hnc.io import file_sha256, write_json
+from radiomics_hnc.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +42,9 @@ def file_fingerprint(path: Path) -> str:
 def tree_fingerprint(root: Path) -> str:
     """Fingerprint of a folder tree from each file's relative path, size and mtime."""
     digest = hashlib.sha256()
-    for folder, dirs, files in os.walk(root):
+    for folder, dirs, names in os.walk(root):
         dirs.sort()
-        for name in sorted(files):
+        for name in sorted(names):
             path = Path(folder) / name
             stat = path.stat()
             digest.update(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
@@ -115,3 +118,255 @@ def _up_to_date(stage: Stage, record_path: Path, fingerprint: str) -> bool:
     if not record_path.is_file() or not all(p.exists() for p in stage.outputs):
         return False
     return json.loads(record_path.read_text()).get("fingerprint") == fingerprint
+
+
+# --- the stages of `radiomics-hnc run` ------------------------------------------------------
+# Stage modules are imported inside the actions: the CLI starts without loading torch & co.
+
+#: Model specifications fitted by default (the clinical-only models are the baselines).
+DEFAULT_RFS_SPECS = ("rfs_clinical_cox", "rfs_coxnet", "rfs_gbsa", "rfs_xgb_cox")
+DEFAULT_HPV_SPECS = ("hpv_clinical_logistic", "hpv_elasticnet", "hpv_xgb")
+MASK_CHOICES = ("ground-truth", "predicted")
+
+
+@dataclass
+class PipelineSettings:
+    """Everything `radiomics-hnc run` can be told; the defaults are the documented pipeline."""
+
+    masks: str = "ground-truth"
+    segment: bool = False
+    segmenter_spec: str = "seg_unet_light"
+    segmenter_model: Path | None = None
+    segmenter_minutes: float | None = None
+    jobs: int = 1
+    backend: str = "loky"
+    scheduler: str | None = None
+    cv: str = "loco"
+    rfs_specs: tuple[str, ...] = DEFAULT_RFS_SPECS
+    hpv_specs: tuple[str, ...] = DEFAULT_HPV_SPECS
+    report: bool = True
+    progress: bool = False
+
+
+def spec_path(name_or_path: str | Path) -> Path:
+    """A model specification file: a path as given, or the name of a shipped spec."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+        return candidate
+    shipped = Path(str(files("radiomics_hnc.model_specs").joinpath(f"{name_or_path}.yaml")))
+    if not shipped.is_file():
+        raise ConfigError(f"no model specification {name_or_path!r}",
+                          hint="pass a YAML file or the name of a file in models/")
+    return shipped
+
+
+def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings) -> list[Stage]:
+    """The ordered stages for a dataset and workspace (nothing runs until :func:`run_stages`)."""
+    if settings.masks not in MASK_CHOICES:
+        raise ConfigError(f"unknown mask source {settings.masks!r}",
+                          hint=f"use one of {MASK_CHOICES}")
+    ws = Workspace(workspace)
+    stages = [
+        Stage("discover", lambda: _discover(data_dir, ws.root), [ws.manifest_path], [data_dir]),
+        Stage("validate", lambda: _validate(ws.root, settings), [ws.validation_path],
+              [ws.manifest_path]),
+    ]
+    segmenting = settings.segment or settings.masks == "predicted"
+    if segmenting:
+        stages += _segmentation_stages(ws, settings)
+    masks_input = [ws.masks_dir] if settings.masks == "predicted" else []
+    stages.append(Stage(
+        "extract", lambda: _extract(ws.root, settings), [ws.features_dir / "patients.parquet"],
+        [ws.manifest_path, ws.validation_path, *masks_input], {"masks": settings.masks},
+    ))
+    patients = ws.features_dir / "patients.parquet"
+    for task, names in (("rfs", settings.rfs_specs), ("hpv", settings.hpv_specs)):
+        for name in names:
+            path = spec_path(name)
+            run_dir = ws.runs_dir / f"{path.stem}_{settings.cv}"
+            stages.append(Stage(
+                f"fit-{path.stem}", _fit_action(ws.root, path, settings.cv),
+                [run_dir / "metrics.json"], [patients, path], {"cv": settings.cv, "task": task},
+            ))
+    if settings.report:
+        stages.append(Stage(
+            "report", lambda: _report(ws.root), [ws.report_dir / "index.html"],
+            [ws.manifest_path, ws.validation_path, ws.features_dir, ws.runs_dir,
+             ws.segmentation_dir / "summary.json"],
+        ))
+    return stages
+
+
+def _segmentation_stages(ws: Workspace, settings: PipelineSettings) -> list[Stage]:
+    stages = []
+    model_dir = settings.segmenter_model or ws.root / "segmenter"
+    if settings.segmenter_model is None:
+        spec = spec_path(settings.segmenter_spec)
+        stages.append(Stage(
+            "segment-train", lambda: _train(ws.root, spec, model_dir, settings),
+            [model_dir / "best.pt", model_dir / "model.json"],
+            [ws.manifest_path, ws.validation_path, spec],
+            {"minutes": settings.segmenter_minutes},
+        ))
+    stages += [
+        Stage("segment-predict",
+              lambda: _predict(ws.root, model_dir, settings), [ws.masks_dir],
+              [ws.manifest_path, ws.validation_path, model_dir / "best.pt"]),
+        Stage("segment-evaluate", lambda: _evaluate(ws.root, model_dir, settings),
+              [ws.segmentation_dir / "summary.json"], [ws.masks_dir, ws.manifest_path]),
+    ]
+    return stages
+
+
+def _discover(data_dir: Path, workspace: Path) -> int:
+    from radiomics_hnc.discover import discover
+
+    return len(discover(data_dir, workspace))
+
+
+def _validate(workspace: Path, settings: PipelineSettings) -> dict:
+    from radiomics_hnc.validate import validate_workspace
+
+    return validate_workspace(workspace, jobs=settings.jobs, progress=settings.progress).summary()
+
+
+def _train(workspace: Path, spec: Path, model_dir: Path, settings: PipelineSettings) -> Any:
+    from radiomics_hnc.segment import load_spec, train_segmenter
+
+    seg_spec = load_spec(spec)
+    if settings.segmenter_minutes is not None:
+        seg_spec = seg_spec.model_copy(update={"training": seg_spec.training.model_copy(
+            update={"time_limit_minutes": settings.segmenter_minutes})})
+    return train_segmenter(workspace, seg_spec, model_dir, jobs=settings.jobs,
+                           progress=settings.progress)
+
+
+def _predict(workspace: Path, model_dir: Path, settings: PipelineSettings) -> Any:
+    from radiomics_hnc.segment import predict_cohort
+
+    return predict_cohort(workspace, model_dir, jobs=settings.jobs, progress=settings.progress)
+
+
+def _evaluate(workspace: Path, model_dir: Path, settings: PipelineSettings) -> dict:
+    """Evaluate every predicted mask, and separately the patients the segmenter never saw."""
+    from radiomics_hnc.segment import evaluate_masks
+    from radiomics_hnc.segment.metrics import cohort_metrics
+
+    result = evaluate_masks(workspace, jobs=settings.jobs, progress=settings.progress)
+    summary = dict(result.summary)
+    model_json = model_dir / "model.json"
+    if model_json.is_file() and not result.metrics.empty:
+        trained = set(json.loads(model_json.read_text()).get("train_patients", []))
+        unseen = result.metrics[~result.metrics["patient_id"].isin(trained)]
+        summary["not_trained_on"] = cohort_metrics(unseen) if len(unseen) else None
+        write_json(summary, Path(workspace) / "segmentation" / "summary.json")
+    return summary
+
+
+def _extract(workspace: Path, settings: PipelineSettings) -> Any:
+    from radiomics_hnc.features import extract_features
+
+    return extract_features(workspace, masks=settings.masks, jobs=settings.jobs,
+                            backend=settings.backend, scheduler=settings.scheduler,
+                            progress=settings.progress)
+
+
+def _fit_action(workspace: Path, spec: Path, cv: str) -> Callable[[], Any]:
+    def fit() -> Path:
+        from radiomics_hnc.modeling import fit_run
+
+        return fit_run(workspace, spec, cv=cv)
+
+    return fit
+
+
+def _report(workspace: Path) -> Path:
+    from radiomics_hnc.report import build_report
+
+    return build_report(workspace)
+
+
+def run_pipeline(
+    data_dir: str | Path,
+    workspace: str | Path,
+    settings: PipelineSettings | None = None,
+    *,
+    force: Iterable[str] = (),
+) -> list[StageOutcome]:
+    """Run discover, validate, (segment), extract, fit and report, skipping up-to-date stages.
+
+    Parameters
+    ----------
+    data_dir
+        The dataset folder in any HECKTOR layout.
+    workspace
+        The workspace folder (created if missing).
+    settings
+        What to run and how; defaults to :class:`PipelineSettings`.
+    force
+        Names of stages to rerun even when up to date.
+    """
+    settings = settings or PipelineSettings()
+    workspace = Path(workspace)
+    stages = pipeline_stages(Path(data_dir).expanduser().resolve(), workspace, settings)
+    return run_stages(stages, workspace / "pipeline", force=force)
+
+
+def headline(workspace: str | Path) -> dict[str, Any]:
+    """The numbers a user looks at first: segmentation, best RFS and HPV model, with 95 % CIs."""
+    ws_root = Path(workspace)
+    numbers: dict[str, Any] = {}
+    seg = ws_root / "segmentation" / "summary.json"
+    if seg.is_file():
+        summary = json.loads(seg.read_text())
+        numbers["segmentation"] = summary.get("not_trained_on") or summary.get("overall")
+        numbers["segmentation_scope"] = (
+            "patients not used to train the segmenter" if summary.get("not_trained_on")
+            else "all patients")
+    for task, metric in (("rfs", "c_index"), ("hpv", "roc_auc")):
+        best = None
+        for path in sorted((ws_root / "runs").glob("*/metrics.json")):
+            data = json.loads(path.read_text())
+            value = data.get("metrics", {}).get(metric)
+            if data.get("task") != task or not value or value.get("estimate") is None:
+                continue
+            if best is None or value["estimate"] > best["estimate"]:
+                best = {"run": path.parent.name, "cv": data.get("cv"), **value}
+        if best is not None:
+            numbers[task] = best
+    return numbers
+
+
+def demo(
+    out_dir: str | Path,
+    *,
+    patients: int = 200,
+    seed: int = 0,
+    jobs: int = 2,
+    segmenter_minutes: float = 4.0,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Generate the default synthetic cohort and run the whole pipeline on it.
+
+    ``out_dir/cohort`` receives the generated dataset and its ground truth, ``out_dir/workspace``
+    the pipeline's files. Returns the headline numbers plus the generator's oracle scores.
+    """
+    out = Path(out_dir)
+    cohort_dir = out / "cohort"
+    settings = {"patients": patients, "seed": seed, "scale": "small"}
+
+    def generate() -> None:
+        from radiomics_hnc.synth import generate_cohort
+
+        generate_cohort(cohort_dir, patients, seed, scale="small", jobs=jobs, progress=progress)
+
+    run_stages([Stage("synth", generate, [cohort_dir / "ground_truth" / "oracle.json"],
+                      settings=settings)], out / "pipeline")
+    run_settings = PipelineSettings(segment=True, segmenter_minutes=segmenter_minutes,
+                                    jobs=jobs, progress=progress)
+    outcomes = run_pipeline(cohort_dir / "dataset", out / "workspace", run_settings)
+    numbers = headline(out / "workspace")
+    numbers["oracle"] = json.loads((cohort_dir / "ground_truth" / "oracle.json").read_text())
+    numbers["stages"] = [(o.name, o.status, round(o.seconds, 1)) for o in outcomes]
+    numbers["report"] = str(Workspace(out / "workspace").report_dir / "index.html")
+    return numbers

@@ -16,6 +16,7 @@ from radiomics_hnc import __version__
 from radiomics_hnc.cli import data as data_commands
 from radiomics_hnc.cli import extract as extract_commands
 from radiomics_hnc.cli import modeling as modeling_commands
+from radiomics_hnc.cli import pipeline as pipeline_commands
 from radiomics_hnc.cli import report as report_commands
 from radiomics_hnc.cli import segment as segment_commands
 from radiomics_hnc.cli import synth as synth_commands
@@ -48,13 +49,17 @@ def _options(
     """Options shared by every command."""
     state.quiet = quiet
     state.verbose = verbose
+    # Our own progress messages at INFO; other libraries (PyRadiomics, pykwalify) only warn.
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("radiomics_hnc").setLevel(level)
 
 
 data_commands.register(app)
 extract_commands.register(app)
 modeling_commands.register(app)
+pipeline_commands.register(app)
 report_commands.register(app)
 synth_commands.register(app)
 segment_commands.register(app)

@@ -114,7 +114,7 @@ def extract_lesion(
         try:
             row.update(compute())
         except (ValueError, RuntimeError) as exc:  # PyRadiomics raises ValueError on bad ROIs
-            logger.warning("lesion %s: %s features failed: %s", lesion.lesion_id, modality, exc)
+            logger.debug("lesion %s: %s features failed: %s", lesion.lesion_id, modality, exc)
             result.errors.append({"lesion_id": lesion.lesion_id, "stage": f"extract:{modality}",
                                   "error_type": type(exc).__name__, "message": str(exc)})
     return result

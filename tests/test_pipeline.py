@@ -1,0 +1,86 @@
+"""`run` skips what is up to date, redoes what changed, and goes from data to report."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from radiomics_hnc.pipeline import PipelineSettings, Stage, headline, run_pipeline, run_stages
+from radiomics_hnc.synth import generate_cohort
+
+
+def test_stages_rerun_only_when_inputs_settings_or_outputs_change(tmp_path):
+    source, output = tmp_path / "in.txt", tmp_path / "out.txt"
+    source.write_text("a")
+    calls = []
+
+    def action() -> None:
+        calls.append(1)
+        output.write_text(source.read_text().upper())
+
+    def stage(setting: int) -> Stage:
+        return Stage("copy", action, [output], [source], {"setting": setting})
+
+    state = tmp_path / "state"
+    assert [o.status for o in run_stages([stage(1)], state)] == ["ran"]
+    assert [o.status for o in run_stages([stage(1)], state)] == ["up to date"]
+    source.write_text("b")  # input content changed
+    assert [o.status for o in run_stages([stage(1)], state)] == ["ran"]
+    assert [o.status for o in run_stages([stage(2)], state)] == ["ran"]  # settings changed
+    output.unlink()  # output lost
+    assert [o.status for o in run_stages([stage(2)], state)] == ["ran"]
+    assert [o.status for o in run_stages([stage(2)], state, force=["copy"])] == ["ran"]
+    assert len(calls) == 5 and output.read_text() == "B"
+
+
+def test_a_failed_stage_is_not_recorded_and_reruns(tmp_path):
+    def fail() -> None:
+        raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError):
+        run_stages([Stage("boom", fail, [tmp_path / "never"])], tmp_path / "state")
+    assert not (tmp_path / "state" / "boom.json").exists()
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    cohort = generate_cohort(root / "cohort", 40, seed=3, scale="small", jobs=2)
+    settings = PipelineSettings(jobs=2, cv="kfold", rfs_specs=("rfs_clinical_cox", "rfs_coxnet"),
+                                hpv_specs=("hpv_clinical_logistic",))
+    first = run_pipeline(cohort.dataset_dir, root / "ws", settings)
+    second = run_pipeline(cohort.dataset_dir, root / "ws", settings)
+    return cohort, root / "ws", settings, first, second
+
+
+def test_run_goes_from_data_to_report(pipeline_run):
+    _, ws, _, first, _ = pipeline_run
+    assert [o.name for o in first] == [
+        "discover", "validate", "extract", "fit-rfs_clinical_cox", "fit-rfs_coxnet",
+        "fit-hpv_clinical_logistic", "report",
+    ]
+    assert all(o.status == "ran" for o in first)
+    patients = pd.read_parquet(ws / "features" / "patients.parquet")
+    assert len(patients) == 40
+    assert (ws / "report" / "index.html").is_file()
+    numbers = headline(ws)
+    rfs = numbers["rfs"]
+    assert 0.0 <= rfs["ci_low"] <= rfs["estimate"] <= rfs["ci_high"] <= 1.0
+    assert numbers["hpv"]["run"] == "hpv_clinical_logistic_kfold"
+
+
+def test_second_run_is_all_up_to_date_and_a_change_reruns_what_depends_on_it(pipeline_run):
+    cohort, ws, settings, _, second = pipeline_run
+    assert all(o.status == "up to date" for o in second)
+    csv = next(cohort.dataset_dir.glob("*Task_1.csv"))  # the first table wins on merge
+    table = pd.read_csv(csv)
+    table.loc[0, "Age"] = 99
+    table.to_csv(csv, index=False)
+    third = {o.name: o for o in run_pipeline(cohort.dataset_dir, ws, settings)}
+    assert third["discover"].status == "ran" and third["report"].status == "ran"
+    assert third["fit-rfs_coxnet"].status == "ran"
+    # extraction reran as a stage, but every patient's images were unchanged: all from cache
+    extraction = third["extract"].result
+    assert extraction.computed == [] and len(extraction.skipped) == 40
+    patients = pd.read_parquet(ws / "features" / "patients.parquet").set_index("patient_id")
+    assert patients.loc[table.loc[0, "PatientID"], "age"] == 99
