@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import SimpleITK as sitk
 
 from radiomics_hnc.pipeline import PipelineSettings, Stage, headline, run_pipeline, run_stages
 from radiomics_hnc.synth import generate_cohort
@@ -84,3 +85,44 @@ def test_second_run_is_all_up_to_date_and_a_change_reruns_what_depends_on_it(pip
     assert extraction.computed == [] and len(extraction.skipped) == 40
     patients = pd.read_parquet(ws / "features" / "patients.parquet").set_index("patient_id")
     assert patients.loc[table.loc[0, "PatientID"], "age"] == 99
+
+
+def _inject_bad_patients(dataset, ids):
+    """Corrupt file, empty mask, wrong label values, PET in Bq/ml, missing clinical row."""
+    corrupt, empty, bad_labels, bq_ml, no_clinical = ids
+    folder = dataset / "Task 1"
+    ct = folder / corrupt / f"{corrupt}__CT.nii.gz"
+    ct.write_bytes(ct.read_bytes()[: ct.stat().st_size // 2])
+    for pid, change in ((empty, lambda a: a * 0), (bad_labels, lambda a: a + (a > 0) * 2)):
+        path = folder / pid / f"{pid}.nii.gz"
+        label = sitk.ReadImage(str(path))
+        changed = sitk.GetImageFromArray(change(sitk.GetArrayFromImage(label)))
+        changed.CopyInformation(label)
+        sitk.WriteImage(changed, str(path))
+    pet = folder / bq_ml / f"{bq_ml}__PT.nii.gz"
+    sitk.WriteImage(sitk.ReadImage(str(pet)) * 5000.0, str(pet))
+    for csv in dataset.glob("*.csv"):
+        table = pd.read_csv(csv)
+        table[table["PatientID"] != no_clinical].to_csv(csv, index=False)
+
+
+def test_bad_patients_are_reported_and_skipped_while_the_rest_complete(tmp_path):
+    cohort = generate_cohort(tmp_path / "cohort", 30, seed=5, scale="small", jobs=2)
+    with_label = sorted(p.name for p in (cohort.dataset_dir / "Task 1").iterdir())
+    bad = with_label[:5]
+    _inject_bad_patients(cohort.dataset_dir, bad)
+    settings = PipelineSettings(jobs=2, cv="kfold", rfs_specs=("rfs_clinical_cox",),
+                                hpv_specs=())
+    outcomes = run_pipeline(cohort.dataset_dir, tmp_path / "ws", settings)
+    assert [o.status for o in outcomes] == ["ran"] * len(outcomes)
+    patients = pd.read_parquet(tmp_path / "ws" / "features" / "patients.parquet")
+    excluded = set(bad[0:1] + bad[2:4])  # errors: corrupt CT, label value 3+, Bq/ml PET
+    assert set(patients["patient_id"]) == set(cohort.patient_ids) - excluded
+    findings = pd.read_csv(tmp_path / "ws" / "report" / "tables" / "validation_findings.csv")
+    reasons = {(row.patient_id, row.check) for row in findings.itertuples()}
+    expected = zip(bad, ("unreadable_file", "label_empty", "label_values", "pet_not_suv",
+                         "missing_clinical"), strict=True)
+    for pid, check in expected:
+        assert (pid, check) in reasons
+    page = (tmp_path / "ws" / "report" / "index.html").read_text()
+    assert all(pid in page for pid in bad)

@@ -32,6 +32,19 @@ app = typer.Typer(
 )
 
 
+class _OwnInfoOthersWarnings(logging.Filter):
+    """Our progress messages at INFO; other libraries (PyRadiomics logs every lesion at INFO,
+    whatever level is set before its import) only from WARNING, unless --verbose."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        own = record.name.startswith("radiomics_hnc")
+        return self.verbose or own or record.levelno >= logging.WARNING
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"radiomics-hnc {__version__}")
@@ -49,11 +62,11 @@ def _options(
     """Options shared by every command."""
     state.quiet = quiet
     state.verbose = verbose
-    # Our own progress messages at INFO; other libraries (PyRadiomics, pykwalify) only warn.
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.getLogger("radiomics_hnc").setLevel(level)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_OwnInfoOthersWarnings(verbose))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 data_commands.register(app)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import typer
 
 from radiomics_hnc.cli.common import console, state
-from radiomics_hnc.features import extract_features, load_feature_configs
-from radiomics_hnc.features.lesions import MIN_LESION_VOLUME_ML
 
 
 def extract_command(
@@ -28,23 +25,25 @@ def extract_command(
     filters: bool = typer.Option(False, "--filters",
                                  help="Add LoG and wavelet image types to CT and PET."),
     min_lesion_ml: float = typer.Option(
-        MIN_LESION_VOLUME_ML, "--min-lesion-ml", min=0.0,
-        help="Smaller lesions get shape and volume only (flagged too_small)."),
+        None, "--min-lesion-ml", min=0.0,
+        help="Smaller lesions get shape and volume only (flagged too_small); default 0.5 ml."),
     force: bool = typer.Option(False, "--force", help="Recompute patients already cached."),
 ) -> None:
     """Extract PET, CT and dose features per lesion into WORKSPACE/features/*.parquet.
 
     Reruns skip patients whose images and settings are unchanged.
     """
-    if not state.verbose:
-        import radiomics  # noqa: F401  (imported first: its import resets its logger's level)
+    from radiomics_hnc.features import (
+        MIN_LESION_VOLUME_ML,
+        extract_features,
+        load_feature_configs,
+    )
 
-        for name in ("radiomics", "pykwalify"):  # per-lesion INFO lines drown the progress bar
-            logging.getLogger(name).setLevel(logging.WARNING)
     configs = load_feature_configs(ct_config, pet_config, dose_config, filters=filters)
     result = extract_features(workspace, masks=masks, jobs=jobs, backend=backend,
                               scheduler=scheduler, configs=configs,
-                              min_lesion_ml=min_lesion_ml, progress=state.progress, force=force)
+                              min_lesion_ml=MIN_LESION_VOLUME_ML if min_lesion_ml is None
+                              else min_lesion_ml, progress=state.progress, force=force)
     console.print(
         f"{len(result.computed)} patients extracted, {len(result.skipped)} unchanged (cached), "
         f"{len(result.failed)} failed; {len(result.lesions)} lesions, "

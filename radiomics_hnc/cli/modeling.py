@@ -9,7 +9,6 @@ import typer
 
 from radiomics_hnc.cli.common import console, state
 from radiomics_hnc.errors import ConfigError
-from radiomics_hnc.modeling import fit_run, load_spec, predict_run
 
 
 def fit_command(
@@ -21,6 +20,7 @@ def fit_command(
     name: str = typer.Option(None, "--name", help="Run folder name (default SPEC_CV)."),
 ) -> None:
     """Validate a model out of fold, refit it on all patients and write WORKSPACE/runs/NAME."""
+    from radiomics_hnc.modeling import fit_run, load_spec
     spec = load_spec(model)
     if task not in ("rfs", "hpv"):
         raise ConfigError(f"task must be rfs or hpv, got {task!r}")
@@ -45,6 +45,7 @@ def predict_command(
     out: Path = typer.Option(..., "--out", "-o", help="Output parquet of per-patient predictions."),
 ) -> None:
     """Apply a saved model to a patients table: risk (rfs) or HPV probability (hpv)."""
+    from radiomics_hnc.modeling import predict_run
     predictions = predict_run(run, table, out)
     console.print(f"predictions for {len(predictions)} patients: {out}")
 

@@ -7,23 +7,25 @@ from pathlib import Path
 import typer
 
 from radiomics_hnc.cli.common import console
-from radiomics_hnc.report import build_report
-from radiomics_hnc.report.figures import DEFAULT_DPI
 
 
 def report_command(
     workspace: Path = typer.Argument(..., help="Workspace folder (with manifest.parquet)."),
     out: Path = typer.Option(None, "--out", "-o",
                              help="Output folder (default: WORKSPACE/report)."),
-    dpi: int = typer.Option(DEFAULT_DPI, "--dpi", min=30, max=600,
-                            help="Resolution of the embedded figures (dots per inch)."),
+    dpi: int = typer.Option(None, "--dpi", min=30, max=600,
+                            help="Resolution of the embedded figures (dots per inch); "
+                            "default 110."),
     seed: int = typer.Option(0, "--seed", help="Seed of bootstrap bands and Monte Carlo tests."),
 ) -> None:
     """Write a self-contained HTML report and its CSV tables from a workspace.
 
     Sections whose stage was not run (segmentation, features, models) are left out.
     """
-    html = build_report(workspace, out, dpi=dpi, seed=seed)
+    from radiomics_hnc.report import build_report
+    from radiomics_hnc.report.figures import DEFAULT_DPI
+
+    html = build_report(workspace, out, dpi=DEFAULT_DPI if dpi is None else dpi, seed=seed)
     console.print(f"report: {html}")
     console.print(f"tables: {html.parent / 'tables'}")
 

@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from radiomics_hnc.cli.common import console, err_console, state
-from radiomics_hnc.segment import evaluate_masks, predict_cohort, train_segmenter
 
 segment_app = typer.Typer(help="Train, predict and evaluate the GTVp/GTVn segmenter.",
                           no_args_is_help=True)
@@ -24,6 +23,7 @@ def train_command(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Processes for preprocessing."),
 ) -> None:
     """Train on the patients with labels; validation is on held-out centres."""
+    from radiomics_hnc.segment import train_segmenter
     result = train_segmenter(workspace, spec, out, epochs=epochs, device=device, jobs=jobs,
                              progress=state.progress)
     console.print(
@@ -42,6 +42,7 @@ def predict_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo up-to-date masks."),
 ) -> None:
     """Write WORKSPACE/masks/<PID>.nii.gz on each patient's CT grid (skips up-to-date ones)."""
+    from radiomics_hnc.segment import predict_cohort
     table = predict_cohort(workspace, model, jobs=jobs, device=device, overwrite=overwrite,
                            progress=state.progress)
     for row in table[table["status"] == "failed"].itertuples():
@@ -57,6 +58,7 @@ def evaluate_command(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
 ) -> None:
     """Compare masks with ground truth; writes WORKSPACE/segmentation/ metrics and summary."""
+    from radiomics_hnc.segment import evaluate_masks
     result = evaluate_masks(workspace, masks, jobs=jobs, progress=state.progress)
     for failure in result.failures:
         err_console.print(f"[yellow]not evaluated[/] {failure.patient_id}: {failure.message}",

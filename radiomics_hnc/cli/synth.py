@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from radiomics_hnc.cli.common import console, state
-from radiomics_hnc.synth import generate_cohort
 
 
 def synth_command(
@@ -26,6 +25,7 @@ def synth_command(
     The dataset (OUT/dataset) is in the HECKTOR layout; the truth (OUT/ground_truth) holds the
     true risk, HPV probability, lesion list and the oracle scores.
     """
+    from radiomics_hnc.synth import generate_cohort
     cohort = generate_cohort(out, patients, seed, scale=scale, centers=centers or None,
                              layout=layout, jobs=jobs, progress=state.progress)
     oracle = cohort.oracle
