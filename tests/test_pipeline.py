@@ -119,7 +119,7 @@ def test_bad_patients_are_reported_and_skipped_while_the_rest_complete(tmp_path)
     excluded = set(bad[0:1] + bad[2:4])  # errors: corrupt CT, label value 3+, Bq/ml PET
     assert set(patients["patient_id"]) == set(cohort.patient_ids) - excluded
     findings = pd.read_csv(tmp_path / "ws" / "report" / "tables" / "validation_findings.csv")
-    reasons = {(row.patient_id, row.check) for row in findings.itertuples()}
+    reasons = set(zip(findings["Patient"], findings["Check"], strict=True))
     expected = zip(bad, ("unreadable_file", "label_empty", "label_values", "pet_not_suv",
                          "missing_clinical"), strict=True)
     for pid, check in expected:
