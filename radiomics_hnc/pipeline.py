@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from radiomics_hnc.errors import ConfigError
 from radiomics_hnc.io import file_sha256, write_json
+from radiomics_hnc.resources import model_spec_path
 from radiomics_hnc.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -148,18 +148,6 @@ class PipelineSettings:
     progress: bool = False
 
 
-def spec_path(name_or_path: str | Path) -> Path:
-    """A model specification file: a path as given, or the name of a shipped spec."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
-        return candidate
-    shipped = Path(str(files("radiomics_hnc.model_specs").joinpath(f"{name_or_path}.yaml")))
-    if not shipped.is_file():
-        raise ConfigError(f"no model specification {name_or_path!r}",
-                          hint="pass a YAML file or the name of a file in models/")
-    return shipped
-
-
 def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings) -> list[Stage]:
     """The ordered stages for a dataset and workspace (nothing runs until :func:`run_stages`)."""
     if settings.masks not in MASK_CHOICES:
@@ -182,7 +170,7 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
     patients = ws.features_dir / "patients.parquet"
     for task, names in (("rfs", settings.rfs_specs), ("hpv", settings.hpv_specs)):
         for name in names:
-            path = spec_path(name)
+            path = model_spec_path(name)
             run_dir = ws.runs_dir / f"{path.stem}_{settings.cv}"
             stages.append(Stage(
                 f"fit-{path.stem}", _fit_action(ws.root, path, settings.cv),
@@ -201,7 +189,7 @@ def _segmentation_stages(ws: Workspace, settings: PipelineSettings) -> list[Stag
     stages = []
     model_dir = settings.segmenter_model or ws.root / "segmenter"
     if settings.segmenter_model is None:
-        spec = spec_path(settings.segmenter_spec)
+        spec = model_spec_path(settings.segmenter_spec)
         stages.append(Stage(
             "segment-train", lambda: _train(ws.root, spec, model_dir, settings),
             [model_dir / "best.pt", model_dir / "model.json"],
@@ -313,7 +301,10 @@ def run_pipeline(
 
 
 def headline(workspace: str | Path) -> dict[str, Any]:
-    """The numbers a user looks at first: segmentation, best RFS and HPV model, with 95 % CIs."""
+    """The numbers a user looks at first: segmentation, best RFS and HPV model, with 95 % CIs.
+
+    The best model is chosen among leave-one-centre-out runs when there are any.
+    """
     ws_root = Path(workspace)
     numbers: dict[str, Any] = {}
     seg = ws_root / "segmentation" / "summary.json"
@@ -323,17 +314,19 @@ def headline(workspace: str | Path) -> dict[str, Any]:
         numbers["segmentation_scope"] = (
             "patients not used to train the segmenter" if summary.get("not_trained_on")
             else "all patients")
+    runs = [(path.parent.name, json.loads(path.read_text()))
+            for path in sorted((ws_root / "runs").glob("*/metrics.json"))]
     for task, metric in (("rfs", "c_index"), ("hpv", "roc_auc")):
-        best = None
-        for path in sorted((ws_root / "runs").glob("*/metrics.json")):
-            data = json.loads(path.read_text())
-            value = data.get("metrics", {}).get(metric)
-            if data.get("task") != task or not value or value.get("estimate") is None:
-                continue
-            if best is None or value["estimate"] > best["estimate"]:
-                best = {"run": path.parent.name, "cv": data.get("cv"), **value}
-        if best is not None:
-            numbers[task] = best
+        scored = [
+            {"run": name, "cv": data.get("cv"), **data["metrics"][metric]}
+            for name, data in runs
+            if data.get("task") == task
+            and (data.get("metrics", {}).get(metric) or {}).get("estimate") is not None
+        ]
+        # Leave-one-centre-out is the headline validation; other schemes only without it.
+        loco = [run for run in scored if run["cv"] == "loco"]
+        if loco or scored:
+            numbers[task] = max(loco or scored, key=lambda run: run["estimate"])
     return numbers
 
 

@@ -126,3 +126,15 @@ def test_bad_patients_are_reported_and_skipped_while_the_rest_complete(tmp_path)
         assert (pid, check) in reasons
     page = (tmp_path / "ws" / "report" / "index.html").read_text()
     assert all(pid in page for pid in bad)
+
+
+def test_shipped_specs_are_found_by_name_from_any_folder(tmp_path, monkeypatch):
+    from radiomics_hnc.errors import ConfigError
+    from radiomics_hnc.modeling import load_spec
+    from radiomics_hnc.resources import model_spec_path
+
+    monkeypatch.chdir(tmp_path)
+    assert load_spec("rfs_coxnet").name == "rfs_coxnet"
+    assert model_spec_path("models/hpv_xgb.yaml").is_file()
+    with pytest.raises(ConfigError, match="no model specification 'rfs_nothing'"):
+        model_spec_path("rfs_nothing")

@@ -72,7 +72,7 @@ def demo_command(
     _print_headline(numbers)
     oracle = numbers["oracle"]
     console.print(f"generator's oracle (true risk / true HPV probability): C-index "
-                  f"{oracle['c_index']:.3f}, HPV AUC {oracle['hpv_auc']:.3f}")
+                  f"{oracle['c_index']:.3f}, HPV AUC {oracle['hpv_auc']:.3f}", soft_wrap=True)
     console.print(f"report: {numbers['report']}")
 
 
@@ -95,14 +95,16 @@ def _print_headline(numbers: dict[str, Any]) -> None:
         console.print(
             f"segmentation ({numbers['segmentation_scope']}, n={seg['n_patients']}): DSCagg "
             f"GTVp {seg['dsc_agg_gtvp']:.3f}, GTVn {seg['dsc_agg_gtvn']:.3f}, mean "
-            f"{seg['dsc_agg_mean']:.3f}; GTVn F1agg {seg['f1agg_gtvn']:.3f}"
+            f"{seg['dsc_agg_mean']:.3f}; GTVn F1agg {seg['f1agg_gtvn']:.3f}", soft_wrap=True,
         )
     if "rfs" in numbers:
         rfs = numbers["rfs"]
-        console.print(f"RFS best model {rfs['run']} ({rfs['cv']}): C-index {_ci(rfs)}")
+        console.print(f"RFS best model {rfs['run']} ({rfs['cv']}): C-index {_ci(rfs)}",
+                      soft_wrap=True)
     if "hpv" in numbers:
         hpv = numbers["hpv"]
-        console.print(f"HPV best model {hpv['run']} ({hpv['cv']}): ROC AUC {_ci(hpv)}")
+        console.print(f"HPV best model {hpv['run']} ({hpv['cv']}): ROC AUC {_ci(hpv)}",
+                      soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.resources import model_spec_path
 
 FeatureSet = Literal["clinical", "PT", "CT", "RTDOSE", "MASK"]
 
@@ -86,8 +87,11 @@ class ModelSpec(_Strict):
 
 
 def load_spec(path: str | Path) -> ModelSpec:
-    """Read and validate a model spec YAML file (:class:`ConfigError` naming the file)."""
-    path = Path(path)
+    """Read and validate a model spec YAML file (:class:`ConfigError` naming the file).
+
+    ``path`` may also name a shipped spec, e.g. ``"rfs_coxnet"``.
+    """
+    path = model_spec_path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.resources import model_spec_path
 
 #: Spec files shipped with the package (``models/`` in the source tree).
 DEFAULT_SPEC = "seg_unet_light"
@@ -125,7 +126,7 @@ def default_spec_path(name: str = DEFAULT_SPEC) -> Path:
 
 def load_spec(path: str | Path | None = None) -> SegmentationSpec:
     """Read and validate a spec file (the shipped light UNet when ``path`` is None)."""
-    path = default_spec_path() if path is None else Path(path)
+    path = default_spec_path() if path is None else model_spec_path(path)
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:

@@ -1,0 +1,24 @@
+"""Files shipped inside the package: model specifications, feature settings, report templates."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from radiomics_hnc.errors import ConfigError
+
+
+def model_spec_path(name_or_path: str | Path) -> Path:
+    """A model specification file: an existing path as given, else a spec shipped in ``models/``.
+
+    ``"rfs_coxnet"``, ``"rfs_coxnet.yaml"`` and ``"models/rfs_coxnet.yaml"`` all find the shipped
+    file from any working directory, so commands and notebooks work from an installed wheel.
+    """
+    candidate = Path(name_or_path)
+    if candidate.is_file():
+        return candidate
+    shipped = Path(str(files("radiomics_hnc.model_specs").joinpath(f"{candidate.stem}.yaml")))
+    if candidate.suffix not in ("", ".yaml", ".yml") or not shipped.is_file():
+        raise ConfigError(f"no model specification {str(name_or_path)!r}",
+                          hint="pass a YAML file or the name of a spec in models/")
+    return shipped
