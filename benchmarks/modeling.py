@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -50,7 +51,8 @@ def centre_effect(table, seed: int = 0) -> dict[str, float]:
     """Out-of-fold accuracy of predicting the centre from radiomic features, raw vs ComBat.
 
     In each of 5 stratified folds ComBat is fitted on the training rows and applies to the test
-    rows (whose centre is known, as at deployment); the classifier only sees the features.
+    rows (whose centre is known, as at deployment); the classifier only sees the features
+    (missing values imputed by the training rows' medians, as extracted tables have some).
     """
     columns = feature_columns(table, ["PT", "CT", "RTDOSE", "MASK"])
     centres = table["center"].to_numpy()
@@ -65,7 +67,8 @@ def centre_effect(table, seed: int = 0) -> dict[str, float]:
             if harmonise:
                 x_train = combat.transform(frame_train[[*columns, "center"]])
                 x_test = combat.transform(frame_test[[*columns, "center"]])
-            classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=0.1))
+            classifier = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
+                                       LogisticRegression(max_iter=500, C=0.1))
             hits = int((classifier.fit(x_train, centres[train]).predict(x_test)
                         == centres[test]).sum())
             correct_combat += hits if harmonise else 0

@@ -138,3 +138,18 @@ def test_shipped_specs_are_found_by_name_from_any_folder(tmp_path, monkeypatch):
     assert model_spec_path("models/hpv_xgb.yaml").is_file()
     with pytest.raises(ConfigError, match="no model specification 'rfs_nothing'"):
         model_spec_path("rfs_nothing")
+
+
+def test_extracted_lesions_match_the_generators_ground_truth(pipeline_run):
+    cohort, ws, *_ = pipeline_run
+    truth = pd.read_parquet(cohort.ground_truth_dir / "lesions.parquet")
+    found = pd.read_parquet(ws / "features" / "lesions.parquet")
+    merged = truth.merge(found, on=["patient_id", "lesion_id"], how="outer", indicator=True,
+                         suffixes=("_true", ""))
+    assert (merged["_merge"] == "both").all(), merged.loc[merged["_merge"] != "both",
+                                                          ["patient_id", "lesion_id"]]
+    assert (merged["label_true"] == merged["label"]).all()
+    assert (merged["volume_ml"] - merged["MASK_volume_ml"]).abs().max() < 1e-3
+    centroid = merged[["centroid_x_mm_true", "centroid_y_mm_true", "centroid_z_mm_true"]]
+    extracted = merged[["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]]
+    assert abs(centroid.to_numpy() - extracted.to_numpy()).max() < 0.5  # mm
