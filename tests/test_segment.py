@@ -3,7 +3,12 @@ evaluation and the CLI, on tiny PET/CT phantoms (CT and PET on different grids).
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -208,3 +213,31 @@ def test_cli_predict_and_evaluate(trained):
     evaluated = runner.invoke(app, ["segment", "evaluate", str(ws)])
     assert evaluated.exit_code == 0, evaluated.output
     assert "DSCagg" in evaluated.output and "HGJ" in evaluated.output
+
+
+def test_prediction_killed_mid_run_resumes_to_identical_masks(trained, tmp_path):
+    ws, model, _ = trained
+    interrupted, uninterrupted = tmp_path / "interrupted", tmp_path / "uninterrupted"
+    for folder in (interrupted, uninterrupted):
+        folder.mkdir()
+        shutil.copy(ws / "manifest.parquet", folder / "manifest.parquet")
+    code = ("import sys; from radiomics_hnc.segment import predict_cohort; "
+            "predict_cohort(sys.argv[1], sys.argv[2])")
+    process = subprocess.Popen([sys.executable, "-c", code, str(interrupted), str(model)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    masks = interrupted / "masks"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(masks.glob("[!.]*.nii.gz"))) < 1:
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = {p.name for p in masks.glob("[!.]*.nii.gz")}
+    assert 1 <= len(done_before) < 6, "the kill must land in the middle of the run"
+    resumed = predict_cohort(interrupted, model).set_index("patient_id")["status"]
+    assert (resumed[[n.removesuffix(".nii.gz") for n in done_before]] == "up to date").all()
+    assert set(resumed) <= {"up to date", "written"}
+    predict_cohort(uninterrupted, model)
+    for path in sorted((uninterrupted / "masks").glob("*.nii.gz")):
+        expected = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+        found = sitk.GetArrayFromImage(sitk.ReadImage(str(masks / path.name)))
+        np.testing.assert_array_equal(found, expected)
