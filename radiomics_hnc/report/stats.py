@@ -111,9 +111,10 @@ def univariable_cox(x: np.ndarray, time_days: np.ndarray, event: np.ndarray) -> 
     information = _breslow_information(x, time, evt, beta)
     se = 1.0 / np.sqrt(information) if information > 0 else np.nan
     z = beta / se
-    return HazardRatio(float(np.exp(beta)), float(np.exp(beta - 1.96 * se)),
-                       float(np.exp(beta + 1.96 * se)), float(2 * stats.norm.sf(abs(z))),
-                       n, events)
+    with np.errstate(over="ignore"):  # a near-flat likelihood has an unbounded (inf) interval
+        return HazardRatio(float(np.exp(beta)), float(np.exp(beta - 1.96 * se)),
+                           float(np.exp(beta + 1.96 * se)), float(2 * stats.norm.sf(abs(z))),
+                           n, events)
 
 
 def _breslow_information(x: np.ndarray, time: np.ndarray, event: np.ndarray, beta: float) -> float:
