@@ -126,15 +126,17 @@ def _up_to_date(stage: Stage, record_path: Path, fingerprint: str) -> bool:
 #: Model specifications fitted by default (the clinical-only models are the baselines).
 DEFAULT_RFS_SPECS = ("rfs_clinical_cox", "rfs_coxnet", "rfs_gbsa", "rfs_xgb_cox")
 DEFAULT_HPV_SPECS = ("hpv_clinical_logistic", "hpv_elasticnet", "hpv_xgb")
-MASK_CHOICES = ("ground-truth", "predicted")
+MASK_CHOICES = ("ground-truth", "predicted", "both")
+#: With ``masks="both"``, features from predicted masks go here, their runs end in _predicted.
+PREDICTED_FEATURES_DIR = "features_predicted"
 
 
 @dataclass
 class PipelineSettings:
     """Everything `radiomics-hnc run` can be told; the defaults are the documented pipeline."""
 
-    masks: str = "ground-truth"
-    segment: bool = False
+    masks: str = "ground-truth"  # features from: ground-truth, predicted (WS/masks) or both
+    segment: bool = False  # train (unless segmenter_model), predict and evaluate WS/masks
     segmenter_spec: str = "seg_unet_light"
     segmenter_model: Path | None = None
     segmenter_minutes: float | None = None
@@ -159,28 +161,36 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
         Stage("validate", lambda: _validate(ws.root, settings), [ws.validation_path],
               [ws.manifest_path]),
     ]
-    segmenting = settings.segment or settings.masks == "predicted"
-    if segmenting:
+    if settings.segment or settings.segmenter_model is not None:
         stages += _segmentation_stages(ws, settings)
-    masks_input = [ws.masks_dir] if settings.masks == "predicted" else []
-    stages.append(Stage(
-        "extract", lambda: _extract(ws.root, settings), [ws.features_dir / "patients.parquet"],
-        [ws.manifest_path, ws.validation_path, *masks_input], {"masks": settings.masks},
-    ))
-    patients = ws.features_dir / "patients.parquet"
-    for task, names in (("rfs", settings.rfs_specs), ("hpv", settings.hpv_specs)):
-        for name in names:
-            path = model_spec_path(name)
-            run_dir = ws.runs_dir / f"{path.stem}_{settings.cv}"
-            stages.append(Stage(
-                f"fit-{path.stem}", _fit_action(ws.root, path, settings.cv),
-                [run_dir / "metrics.json"], [patients, path], {"cv": settings.cv, "task": task},
-            ))
+    elif settings.masks != "ground-truth" and not ws.masks_dir.is_dir():
+        raise ConfigError(
+            f"masks {settings.masks!r} need predicted masks in {ws.masks_dir}",
+            hint="add --segment to train and run the segmenter, --segmenter MODEL to run a "
+            "trained one, or put your own <PID>.nii.gz label maps there",
+        )
+    for source, features_dir, suffix in _feature_sources(ws, settings.masks):
+        masks_input = [ws.masks_dir] if source == "predicted" else []
+        patients = features_dir / "patients.parquet"
+        stages.append(Stage(
+            f"extract{suffix}", _extract_action(ws.root, source, features_dir, settings),
+            [patients], [ws.manifest_path, ws.validation_path, *masks_input], {"masks": source},
+        ))
+        for task, names in (("rfs", settings.rfs_specs), ("hpv", settings.hpv_specs)):
+            for name in names:
+                path = model_spec_path(name)
+                run_name = f"{path.stem}_{settings.cv}{suffix}"
+                stages.append(Stage(
+                    f"fit-{path.stem}{suffix}",
+                    _fit_action(ws.root, path, settings.cv, patients, run_name),
+                    [ws.runs_dir / run_name / "metrics.json"], [patients, path],
+                    {"cv": settings.cv, "task": task},
+                ))
     if settings.report:
         stages.append(Stage(
             "report", lambda: _report(ws.root), [ws.report_dir / "index.html"],
             [ws.manifest_path, ws.validation_path, ws.features_dir, ws.runs_dir,
-             ws.segmentation_dir / "summary.json"],
+             ws.segmentation_dir / "summary.json", ws.root / PREDICTED_FEATURES_DIR],
         ))
     return stages
 
@@ -251,19 +261,37 @@ def _evaluate(workspace: Path, model_dir: Path, settings: PipelineSettings) -> d
     return summary
 
 
-def _extract(workspace: Path, settings: PipelineSettings) -> Any:
-    from radiomics_hnc.features import extract_features
+def _feature_sources(ws: Workspace, masks: str) -> list[tuple[str, Path, str]]:
+    """(mask source, features folder, run-name suffix) for each extraction to run.
 
-    return extract_features(workspace, masks=settings.masks, jobs=settings.jobs,
-                            backend=settings.backend, scheduler=settings.scheduler,
-                            progress=settings.progress)
+    One source writes ``features/``; with both, the predicted masks' features go beside them.
+    """
+    if masks != "both":
+        return [(masks, ws.features_dir, "")]
+    return [("ground-truth", ws.features_dir, ""),
+            ("predicted", ws.root / PREDICTED_FEATURES_DIR, "_predicted")]
 
 
-def _fit_action(workspace: Path, spec: Path, cv: str) -> Callable[[], Any]:
+def _extract_action(workspace: Path, masks: str, out_dir: Path,
+                    settings: PipelineSettings) -> Callable[[], Any]:
+    def extract() -> Any:
+        from radiomics_hnc.features import extract_features
+
+        return extract_features(workspace, masks=masks, jobs=settings.jobs,
+                                backend=settings.backend, scheduler=settings.scheduler,
+                                progress=settings.progress, out_dir=out_dir)
+
+    return extract
+
+
+def _fit_action(workspace: Path, spec: Path, cv: str, patients: Path,
+                name: str) -> Callable[[], Any]:
     def fit() -> Path:
+        import pandas as pd
+
         from radiomics_hnc.modeling import fit_run
 
-        return fit_run(workspace, spec, cv=cv)
+        return fit_run(workspace, spec, cv=cv, name=name, table=pd.read_parquet(patients))
 
     return fit
 

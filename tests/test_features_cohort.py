@@ -192,3 +192,18 @@ def test_cli_extract_with_predicted_masks(cohort, tmp_path):
     bad = subprocess.run([sys.executable, "-c", code, "extract", str(copy), "--masks", "nowhere"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "nowhere" in bad.stderr
+
+
+def test_a_mask_of_specks_fails_that_patient_with_a_clear_reason(tmp_path):
+    speckled = make_patient(seed=6)
+    del speckled["planning_ct"], speckled["dose"]
+    labels = sitk.GetArrayFromImage(speckled["label"])
+    labels[2, 2:62:2, 2:62:2] = 2  # 900 one-voxel "nodes", as a failed segmentation leaves
+    noisy = sitk.GetImageFromArray(labels)
+    noisy.CopyInformation(speckled["label"])
+    speckled["label"] = noisy
+    ws = write_workspace(tmp_path, {"CHUM-009": speckled})
+    result = extract_features(ws)
+    assert result.failed == ["CHUM-009"]
+    message = result.errors.set_index("patient_id").loc["CHUM-009", "message"]
+    assert "GTVn components" in message and "failed segmentation" in message

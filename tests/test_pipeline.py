@@ -153,3 +153,31 @@ def test_extracted_lesions_match_the_generators_ground_truth(pipeline_run):
     centroid = merged[["centroid_x_mm_true", "centroid_y_mm_true", "centroid_z_mm_true"]]
     extracted = merged[["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]]
     assert abs(centroid.to_numpy() - extracted.to_numpy()).max() < 0.5  # mm
+
+
+def test_both_mask_sources_give_two_feature_tables_and_two_sets_of_runs(tmp_path):
+    cohort = generate_cohort(tmp_path / "cohort", 24, seed=8, scale="small", jobs=2)
+    masks = tmp_path / "ws" / "masks"  # "predicted" masks: the truth without nodes, for some
+    masks.mkdir(parents=True)
+    for n, pid in enumerate(cohort.patient_ids):
+        label = sitk.ReadImage(str(cohort.dataset_dir / "Task 1" / pid / f"{pid}.nii.gz"))
+        sitk.WriteImage(label * (label != 2) if n % 2 else label, str(masks / f"{pid}.nii.gz"))
+    settings = PipelineSettings(masks="both", jobs=2, cv="kfold", report=False,
+                                rfs_specs=("rfs_clinical_cox",), hpv_specs=())
+    outcomes = [o.name for o in run_pipeline(cohort.dataset_dir, tmp_path / "ws", settings)]
+    assert outcomes == ["discover", "validate", "extract", "fit-rfs_clinical_cox",
+                        "extract_predicted", "fit-rfs_clinical_cox_predicted"]
+    ws = tmp_path / "ws"
+    truth = pd.read_parquet(ws / "features" / "lesions.parquet")
+    predicted = pd.read_parquet(ws / "features_predicted" / "lesions.parquet")
+    assert len(truth) == len(pd.read_parquet(cohort.ground_truth_dir / "lesions.parquet"))
+    assert set(predicted["lesion_id"]) < set(truth["lesion_id"]) or len(predicted) < len(truth)
+    assert (ws / "runs" / "rfs_clinical_cox_kfold" / "metrics.json").is_file()
+    assert (ws / "runs" / "rfs_clinical_cox_kfold_predicted" / "metrics.json").is_file()
+
+
+def test_predicted_masks_without_a_segmenter_or_masks_is_a_clear_error(tmp_path):
+    from radiomics_hnc.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="need predicted masks"):
+        run_pipeline(tmp_path, tmp_path / "ws", PipelineSettings(masks="predicted"))

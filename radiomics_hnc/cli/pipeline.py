@@ -24,12 +24,14 @@ def run_command(
     data: Path = typer.Argument(..., help="Dataset folder in any HECKTOR layout."),
     workspace: Path = typer.Option(..., "--workspace", "-w", help="Workspace folder."),
     masks: str = typer.Option("ground-truth", "--masks",
-                              help="Masks to extract features from: ground-truth or predicted."),
+                              help="Masks to extract features from: ground-truth, predicted "
+                              "(WS/masks: from --segment, or your own) or both "
+                              "(predicted-mask features in WS/features_predicted)."),
     segment: bool = typer.Option(False, "--segment/--no-segment",
-                                 help="Train, run and evaluate the segmenter (implied by "
-                                 "--masks predicted)."),
+                                 help="Train (unless --segmenter), run and evaluate the "
+                                 "segmenter, writing WS/masks."),
     segmenter: Path = typer.Option(None, "--segmenter",
-                                   help="A trained segmenter folder to use instead of training."),
+                                   help="A trained segmenter folder: run it instead of training."),
     segmenter_minutes: float = typer.Option(None, "--segmenter-minutes",
                                             help="Training time limit (default: the spec's)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Parallel patients."),

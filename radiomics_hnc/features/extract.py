@@ -24,7 +24,12 @@ from radiomics_hnc.features.configs import FeatureConfigs, load_feature_configs
 from radiomics_hnc.features.dose import DoseMapping, map_dose
 from radiomics_hnc.features.geometry import Grid
 from radiomics_hnc.features.lesion_features import ModalityExtractors, extract_lesion
-from radiomics_hnc.features.lesions import MIN_LESION_VOLUME_ML, find_lesions
+from radiomics_hnc.features.lesions import (
+    MAX_NODE_COMPONENTS,
+    MIN_LESION_VOLUME_ML,
+    NODAL_LABEL,
+    find_lesions,
+)
 from radiomics_hnc.features.tables import errors_table, order_lesion_columns, patients_table
 from radiomics_hnc.io import provenance, read_image, read_provenance, text_sha256, write_parquet
 from radiomics_hnc.parallel import PatientFailure, map_patients
@@ -108,8 +113,9 @@ def _grid_text(grid: Grid) -> str:
 def extract_patient(task: PatientTask) -> tuple[pd.DataFrame, list[dict], dict]:
     """Every lesion of one patient: (lesion rows, lesion-level errors, dose registration info).
 
-    Raises :class:`InputDataError` for an unreadable CT, PET or label map, or a label map off
-    the CT grid. A dose map that cannot be used leaves the dose columns empty, with an error row.
+    Raises :class:`InputDataError` for an unreadable CT, PET or label map, a label map off
+    the CT grid, or one with more node components than :data:`MAX_NODE_COMPONENTS`. A dose map
+    that cannot be used leaves the dose columns empty, with an error row.
     """
     ct = read_image(task.ct_path, task.patient_id)
     labels = read_image(task.mask_path, task.patient_id, sitk.sitkUInt8)
@@ -129,9 +135,17 @@ def extract_patient(task: PatientTask) -> tuple[pd.DataFrame, list[dict], dict]:
         "dose_registration_correlation": float("nan") if dose is None else dose.correlation,
         "dose_registration_failed": pd.NA if dose is None else dose.failed,
     }
+    lesions = find_lesions(labels, task.min_lesion_ml)
+    nodes = sum(lesion.label == NODAL_LABEL for lesion in lesions)
+    if nodes > MAX_NODE_COMPONENTS:
+        raise InputDataError(
+            f"the mask has {nodes} GTVn components (at most {MAX_NODE_COMPONENTS} expected): "
+            "it looks like a failed segmentation", patient_id=task.patient_id,
+            path=task.mask_path, hint="check or retrain the segmenter, or fix the label map",
+        )
     extractors = ModalityExtractors.from_configs(task.configs)
     rows = []
-    for lesion in find_lesions(labels, task.min_lesion_ml):
+    for lesion in lesions:
         result = extract_lesion(lesion, ct, pet, extractors, dose)
         rows.append({"patient_id": task.patient_id, "center": task.center, **result.row,
                      **registration})
@@ -167,10 +181,10 @@ def _mask_path(workspace: Workspace, record: dict, masks: str | Path) -> str | N
 
 def build_tasks(
     workspace: Workspace, configs: FeatureConfigs, masks: str | Path = "ground-truth",
-    min_lesion_ml: float = MIN_LESION_VOLUME_ML, seed: int = 0,
+    min_lesion_ml: float = MIN_LESION_VOLUME_ML, seed: int = 0, out_dir: Path | None = None,
 ) -> tuple[list[PatientTask], list[dict]]:
     """One task per eligible patient, and error rows for patients that cannot even start."""
-    cache_dir = workspace.features_dir / "cache"
+    cache_dir = (out_dir or workspace.features_dir) / "cache"
     tasks, errors = [], []
     for record in manifest_records(workspace.eligible_manifest()):
         pid = record["patient_id"]
@@ -202,6 +216,7 @@ def extract_features(
     min_lesion_ml: float = MIN_LESION_VOLUME_ML,
     progress: bool = False,
     force: bool = False,
+    out_dir: str | Path | None = None,
 ) -> ExtractionResult:
     """Extract features for every eligible patient and write the three feature tables.
 
@@ -220,13 +235,17 @@ def extract_features(
         Lesions below this volume (ml) keep shape and volume only, flagged ``too_small``.
     force
         Recompute every patient even when its cache is up to date.
+    out_dir
+        Folder of the tables and cache (default ``WORKSPACE/features``); the pipeline writes
+        features from predicted masks to ``WORKSPACE/features_predicted`` beside them.
     """
     ws = Workspace(workspace)
     configs = configs or load_feature_configs()
     if str(masks) not in MASK_SOURCES and not Path(masks).is_dir():
         raise RadiomicsHNCError(f"mask source {masks!r} is neither {MASK_SOURCES} nor a folder",
                                 hint="pass ground-truth, predicted or a folder of label maps")
-    tasks, errors = build_tasks(ws, configs, masks, min_lesion_ml)
+    out = Path(out_dir) if out_dir is not None else ws.features_dir
+    tasks, errors = build_tasks(ws, configs, masks, min_lesion_ml, out_dir=out)
     todo = [t for t in tasks
             if force or _cached_fingerprint(Path(t.cache_path)) != t.fingerprint()]
     result = ExtractionResult(pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
@@ -242,12 +261,12 @@ def extract_features(
                            "error_type": outcome.error_type, "message": outcome.message})
         else:
             result.computed.append(pid)
-    _gather(ws, tasks, set(result.failed), errors, configs, result)
+    _gather(ws, out, tasks, set(result.failed), errors, configs, result)
     return result
 
 
-def _gather(ws: Workspace, tasks: list[PatientTask], failed: set[str], errors: list[dict],
-            configs: FeatureConfigs, result: ExtractionResult) -> None:
+def _gather(ws: Workspace, out: Path, tasks: list[PatientTask], failed: set[str],
+            errors: list[dict], configs: FeatureConfigs, result: ExtractionResult) -> None:
     frames, done = [], []
     for task in tasks:
         if task.patient_id in failed:
@@ -265,7 +284,7 @@ def _gather(ws: Workspace, tasks: list[PatientTask], failed: set[str], errors: l
     tables = {"lesions": lesions, "patients": patients_table(lesions, ws.eligible_manifest(), done),
               "errors": errors_table(errors)}
     for name, table in tables.items():
-        result.paths[name] = write_parquet(table, ws.features_dir / f"{name}.parquet", record)
+        result.paths[name] = write_parquet(table, out / f"{name}.parquet", record)
     # The returned tables are the files as written, so Python and disk users see the same.
     result.lesions, result.patients, result.errors = (
         pd.read_parquet(result.paths[name]) for name in ("lesions", "patients", "errors"))

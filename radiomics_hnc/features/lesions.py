@@ -23,6 +23,10 @@ NODAL_LABEL = 2
 #: 0.5 ml is ~8 PET voxels of 4 mm, too few for any intensity histogram or texture matrix to mean
 #: anything (and the 1 ml SUVpeak sphere would be mostly outside the lesion).
 MIN_LESION_VOLUME_ML = 0.5
+#: More lymph-node components than this is not anatomy but a broken mask (a failed
+#: segmentation gives hundreds of specks); such a patient fails with a clear message instead
+#: of spending minutes on features of noise. Real HECKTOR labels have at most about 15 nodes.
+MAX_NODE_COMPONENTS = 50
 _CONNECTIVITY_26 = np.ones((3, 3, 3), dtype=bool)
 
 
