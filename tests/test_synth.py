@@ -27,7 +27,7 @@ CENTERS = ["CHB", "CHUM", "USZ"]  # three protocols: 4 mm, 5.5 mm noisy, 2.7 mm 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
-    return generate_cohort(tmp_path_factory.mktemp("synth"), 32, seed=11, centers=CENTERS)
+    return generate_cohort(tmp_path_factory.mktemp("synth"), 32, seed=13, centers=CENTERS)
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +139,26 @@ def test_event_rate_prevalence_and_oracle_scores_in_range():
     assert 0.72 < scores["c_index"] < 0.83
     assert 0.84 < scores["hpv_auc"] < 0.93
     assert patients["rfs_days"].between(1, 36500).all()
+    # the oracle is attainable: simple models of the true traits come close to it
+    assert abs(scores["hpv_auc"] - scores["hpv_auc_from_traits"]) < 0.04
+    assert abs(scores["c_index"] - scores["c_index_from_traits"]) < 0.05
+
+
+def test_hpv_shifts_the_traits_and_its_posterior_is_calibrated():
+    patients = pd.DataFrame([_patient_truth(p) for p in plan_cohort(400, seed=3)])
+    hpv = patients["true_hpv"].astype(bool)
+    # HPV-positive patients are younger, smoke less, have smaller primaries, larger nodes
+    positive, negative = patients[hpv], patients[~hpv]
+    assert positive["true_age"].mean() < negative["true_age"].mean() - 2
+    assert positive["true_tobacco"].mean() < negative["true_tobacco"].mean() - 0.1
+    assert positive["primary_volume_ml"].median() < negative["primary_volume_ml"].median()
+    assert positive["nodal_volume_ml"].mean() > negative["nodal_volume_ml"].mean()
+    assert positive["cystic_node_count"].mean() > 2 * negative["cystic_node_count"].mean()
+    # calibrated: the posterior's mean in each probability band matches the observed rate
+    bands = pd.cut(patients["true_hpv_probability"], [0, 0.2, 0.5, 0.8, 1])
+    rates = patients.groupby(bands, observed=True).agg(
+        p=("true_hpv_probability", "mean"), rate=("true_hpv", "mean"))
+    np.testing.assert_allclose(rates["rate"], rates["p"], atol=0.12)
 
 
 def _gtv_pet_statistics(cohort, pid: str) -> list[float]:

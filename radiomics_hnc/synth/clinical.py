@@ -1,7 +1,7 @@
 """Clinical variables, HPV status and recurrence-free survival with known generating models.
 
-Causal order: a latent HPV-driven biology ``u`` (standard normal) sets the HPV probability and
-shifts age, smoking and the disease's appearance (see :mod:`radiomics_hnc.synth.disease`).
+Causal order: HPV status comes first and shifts age, smoking and the disease's appearance
+(see :mod:`radiomics_hnc.synth.hpv` and :mod:`radiomics_hnc.synth.disease`).
 Relapse follows a Weibull proportional-hazards model whose log-hazard (the *true risk*)
 depends on things radiomics can see (metabolic volume, uptake heterogeneity, node count) and on
 clinical variables; follow-up is censored by accrual time and drop-out.
@@ -13,21 +13,22 @@ import numpy as np
 
 from radiomics_hnc.synth.centers import CenterProfile
 from radiomics_hnc.synth.disease import Disease
+from radiomics_hnc.synth.hpv import AGE_MEAN, AGE_SD, P_TOBACCO, HpvEvidence, sigmoid
 
 #: Log-hazard coefficients of the outcome model (per unit of each term).
 RISK_COEFFICIENTS: dict[str, float] = {
-    "log_mtv_ml": 0.55,
-    "heterogeneity": 3.0,
-    "node_count": 0.22,
-    "hpv": -1.1,
-    "age_decades": 0.25,
-    "performance_status": 0.4,
-    "chemoradiotherapy": -0.5,
-    "underdose_fraction": 3.0,
-    "m1": 1.2,
+    "log_mtv_ml": 0.5,
+    "heterogeneity": 2.7,
+    "node_count": 0.2,
+    "hpv": -1.0,
+    "age_decades": 0.22,
+    "performance_status": 0.36,
+    "chemoradiotherapy": -0.45,
+    "underdose_fraction": 2.7,
+    "m1": 1.1,
 }
 #: Weibull baseline: shape and scale (days) at zero risk; follow-up limits (days).
-WEIBULL_SHAPE, WEIBULL_SCALE_DAYS = 1.1, 4000.0
+WEIBULL_SHAPE, WEIBULL_SCALE_DAYS = 1.1, 3500.0
 ACCRUAL_DAYS, DROPOUT_MEAN_DAYS = (120.0, 2200.0), 5000.0
 #: Fraction of values missing from the released tables, per column.
 MISSING_RATE: dict[str, float] = {
@@ -36,25 +37,17 @@ MISSING_RATE: dict[str, float] = {
 }
 
 
-def sigmoid(x: float) -> float:
-    return float(1 / (1 + np.exp(-x)))
-
-
-def sample_traits(rng: np.random.Generator, profile: CenterProfile) -> dict[str, float]:
-    """Latent HPV biology, HPV probability and status, age, gender, smoking, drinking, PS."""
-    u = float(rng.normal())
-    hpv_probability = sigmoid(profile.hpv_logit_offset - 0.5 + 2.4 * u)
-    tobacco = float(rng.random() < sigmoid(0.9 - 1.1 * u))
-    age = float(np.clip(round(rng.normal(63 - 3.5 * u, 9)), 25, 92))
+def sample_traits(rng: np.random.Generator, hpv: HpvEvidence) -> dict[str, float]:
+    """Age and smoking given HPV status; gender, drinking, performance status, M-stage."""
+    age = float(np.clip(round(hpv.draw_normal(rng, AGE_MEAN, AGE_SD)), 25, 92))
+    tobacco = float(hpv.draw_bernoulli(rng, P_TOBACCO))
     status_score = 0.04 * (age - 63) + rng.normal()
     return {
-        "hpv_biology": u,
-        "hpv_probability": hpv_probability,
-        "hpv": float(rng.random() < hpv_probability),
+        "hpv": float(hpv.positive),
         "age": age,
-        "gender": float(rng.random() < (0.82 if u > 0 else 0.76)),
+        "gender": float(rng.random() < 0.8),
         "tobacco": tobacco,
-        "alcohol": float(rng.random() < sigmoid(-0.4 + 1.2 * tobacco - 0.3 * u)),
+        "alcohol": float(rng.random() < sigmoid(-0.4 + 1.2 * tobacco)),
         "performance_status": float(np.searchsorted([0.3, 1.5, 2.4, 3.1], status_score)),
         "m1": float(rng.random() < 0.025),
         "mx": float(rng.random() < 0.03),

@@ -3,8 +3,8 @@
 The dataset goes to ``OUT/dataset`` in a HECKTOR layout; the truth goes to
 ``OUT/ground_truth`` (never read by the pipeline): ``patients.parquet`` (true risk, true HPV
 probability, generating parameters), ``lesions.parquet`` (true lesion list),
-``centers.json`` (acquisition profiles), ``oracle.json`` (C-index of the true risk on the
-observed RFS, AUC of the true HPV probability on the observed status) and ``parameters.json``.
+``centers.json`` (acquisition profiles), ``oracle.json`` (see :func:`oracle_scores`) and
+``parameters.json``.
 Patients are planned in this process and rendered in parallel, one at a time per worker, so
 memory does not grow with the number of patients; every file is written atomically.
 """
@@ -18,13 +18,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
+from sksurv.util import Surv
 
 from radiomics_hnc.errors import ConfigError
 from radiomics_hnc.io import provenance, write_json, write_parquet
 from radiomics_hnc.parallel import PatientFailure, map_patients
-from radiomics_hnc.synth import clinical
+from radiomics_hnc.synth import clinical, hpv
 from radiomics_hnc.synth.centers import assign_centers, check_scale, resolve_centers
 from radiomics_hnc.synth.grids import Grid, ct_grid, pet_grid
 from radiomics_hnc.synth.plan import (
@@ -42,6 +48,8 @@ from radiomics_hnc.synth.writer import (
 )
 
 log = logging.getLogger(__name__)
+#: Fewest members of each class (HPV status, relapse) for the out-of-fold references.
+MIN_PER_CLASS = 10
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,11 @@ def _patient_truth(plan: PatientPlan) -> dict[str, object]:
     row.update({
         "has_primary": plan.disease.has_primary, "node_count": plan.disease.node_count,
         "total_volume_ml": plan.disease.total_volume_ml,
+        "primary_volume_ml": plan.disease.primary_volume_ml,
+        "primary_heterogeneity": plan.disease.primary_heterogeneity,
+        "nodal_volume_ml": plan.disease.nodal_volume_ml,
+        "nodal_log_volume_sum": plan.disease.nodal_log_volume_sum,
+        "cystic_node_count": plan.disease.cystic_node_count,
         "heterogeneity": plan.disease.heterogeneity, "brain_suv": plan.brain_suv,
         "setup_translation_mm": plan.setup_translation.tolist(),
         "setup_rotation": plan.setup_rotation.ravel().tolist(),
@@ -109,22 +122,67 @@ def _observed_row(plan: PatientPlan) -> dict[str, object]:
 
 
 def oracle_scores(patients: pd.DataFrame) -> dict[str, float]:
-    """C-index of the true risk on the observed RFS (Task 2) and AUC of the true HPV probability.
+    """How well the truth predicts the cohort's outcomes, and how much of that models can reach.
 
-    ``hpv_auc`` uses the released HPV statuses (Task 3); ``hpv_auc_all`` every true status.
+    ``c_index``: Harrell's C of the true risk on the observed RFS (Task 2). ``hpv_auc``: ROC AUC
+    of the true HPV probability (the Bayes posterior, :mod:`radiomics_hnc.synth.hpv`) on the
+    released statuses (Task 3); ``hpv_auc_all`` on every true status. The attainable
+    references refit simple, correctly specified models on the true trait values that images
+    and tables show, out of fold (stratified 5-fold, so a model trained on this many patients):
+    ``hpv_auc_from_traits`` a logistic regression on :func:`hpv_traits` (Task 3),
+    ``c_index_from_traits`` a Cox model on the true risk terms (Task 2). They sit a little
+    below the oracle: the oracle also knows each centre's HPV prior and the exact generating
+    model, and the references learn theirs from this many patients. A score is left out when
+    the cohort is too small to compute it.
     """
     task2 = patients[patients["tasks"].str.contains("2")]
     task3 = patients[patients["tasks"].str.contains("3")]
     scores = {"n_task2": len(task2), "n_task3": len(task3),
               "event_rate": float(task2["relapse"].mean()) if len(task2) else float("nan")}
-    if task2["relapse"].sum() > 0:
-        scores["c_index"] = float(concordance_index_censored(
-            task2["relapse"].astype(bool).to_numpy(), task2["rfs_days"].to_numpy(),
-            task2["true_risk"].to_numpy())[0])
+    first_event = task2.loc[task2["relapse"] == 1, "rfs_days"].min()
+    if (task2["rfs_days"] > first_event).any():  # at least one comparable pair
+        scores["c_index"] = _c_index(task2, task2["true_risk"].to_numpy())
     for key, frame in (("hpv_auc", task3), ("hpv_auc_all", patients)):
         if frame["true_hpv"].nunique() == 2:
             scores[key] = float(roc_auc_score(frame["true_hpv"], frame["true_hpv_probability"]))
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    if task3["true_hpv"].value_counts().min() >= MIN_PER_CLASS and task3["true_hpv"].nunique() == 2:
+        model = make_pipeline(StandardScaler(), LogisticRegression())
+        predicted = cross_val_predict(model, hpv_traits(task3), task3["true_hpv"], cv=folds,
+                                      method="predict_proba")[:, 1]
+        scores["hpv_auc_from_traits"] = float(roc_auc_score(task3["true_hpv"], predicted))
+    if task2["relapse"].sum() >= MIN_PER_CLASS and (1 - task2["relapse"]).sum() >= MIN_PER_CLASS:
+        terms = task2[[c for c in task2.columns if c.startswith("risk_term_")]].to_numpy()
+        outcome = Surv.from_arrays(task2["relapse"].astype(bool), task2["rfs_days"])
+        risk = np.empty(len(task2))
+        for train, test in folds.split(terms, task2["relapse"]):
+            cox = make_pipeline(StandardScaler(), CoxPHSurvivalAnalysis(alpha=1.0))
+            risk[test] = cox.fit(terms[train], outcome[train]).predict(terms[test])
+        scores["c_index_from_traits"] = _c_index(task2, risk)
     return scores
+
+
+def hpv_traits(patients: pd.DataFrame) -> pd.DataFrame:
+    """The true trait values that bear on HPV status, in the form the posterior is linear in.
+
+    Age, smoking, whether there is a primary, its log volume and heterogeneity (0 without one),
+    the node count, the sum of the nodes' log volumes and the number of cystic nodes.
+    """
+    primary = patients["has_primary"].astype(float)
+    return pd.DataFrame({
+        "age": patients["true_age"], "tobacco": patients["true_tobacco"],
+        "has_primary": primary,
+        "log_primary_volume": primary * np.log(patients["primary_volume_ml"].clip(lower=0.1)),
+        "primary_heterogeneity": patients["primary_heterogeneity"],
+        "node_count": patients["node_count"],
+        "nodal_log_volume_sum": patients["nodal_log_volume_sum"],
+        "cystic_node_count": patients["cystic_node_count"],
+    })
+
+
+def _c_index(task2: pd.DataFrame, risk: np.ndarray) -> float:
+    return float(concordance_index_censored(task2["relapse"].astype(bool).to_numpy(),
+                                            task2["rfs_days"].to_numpy(), risk)[0])
 
 
 def generate_cohort(
@@ -204,6 +262,7 @@ def _parameters(n_patients: int, seed: int, scale: str, layout: str,
         "weibull_scale_days": clinical.WEIBULL_SCALE_DAYS,
         "accrual_days": clinical.ACCRUAL_DAYS, "dropout_mean_days": clinical.DROPOUT_MEAN_DAYS,
         "missing_rate": clinical.MISSING_RATE,
+        "hpv_model": hpv.model_parameters(),
         "task_rules": {
             "Task 1": "every patient: CT, PET, label map",
             "Task 2": f"patients with an outcome record (p={P_OUTCOME_RECORDED}); planning CT "

@@ -1,8 +1,9 @@
 """Where the disease is: the primary tumour in the oropharynx and the nodes along the neck.
 
-Sizes and appearance depend on the patient's latent HPV biology: HPV-driven tumours have
-smaller primaries and larger, more often cystic nodes. Lesions are placed so that they never
-touch each other, so every node is its own connected component of label 2.
+Sizes and appearance depend on HPV status (:mod:`radiomics_hnc.synth.hpv`): HPV-driven tumours
+have smaller (or no visible) primaries, more uniform uptake and more, larger, often cystic
+nodes. Lesions are placed so that they never touch each other, so every node is its own
+connected component of label 2.
 """
 
 from __future__ import annotations
@@ -11,10 +12,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from radiomics_hnc.synth.hpv import (
+    NODE_LOG_ML,
+    NODE_LOG_ML_SD,
+    NODE_RATE,
+    P_CYSTIC,
+    P_NO_PRIMARY,
+    PRIMARY_HETEROGENEITY,
+    PRIMARY_HETEROGENEITY_SD,
+    PRIMARY_LOG_ML,
+    PRIMARY_LOG_ML_SD,
+    HpvEvidence,
+)
 from radiomics_hnc.synth.lesions import GTVN, GTVP, Lesion, sample_lesion
 
-#: Probability that a patient has no primary tumour (nodal disease of unknown primary).
-P_NO_PRIMARY = 0.07
 MAX_NODES = 6
 #: Volume limits (ml) of primaries and nodes.
 PRIMARY_ML, NODE_ML = (1.0, 150.0), (0.3, 40.0)
@@ -40,6 +51,31 @@ class Disease:
         return float(sum(lesion.volume_ml for lesion in self.lesions))
 
     @property
+    def primary_volume_ml(self) -> float:
+        """Volume of the primary (ml; 0 without one)."""
+        return float(sum(les.volume_ml for les in self.lesions if les.label == GTVP))
+
+    @property
+    def primary_heterogeneity(self) -> float:
+        """Uptake heterogeneity (texture amplitude) of the primary (0 without one)."""
+        return float(sum(les.heterogeneity for les in self.lesions if les.label == GTVP))
+
+    @property
+    def nodal_volume_ml(self) -> float:
+        """Total volume of the nodes (ml)."""
+        return float(sum(les.volume_ml for les in self.lesions if les.label == GTVN))
+
+    @property
+    def nodal_log_volume_sum(self) -> float:
+        """Sum of the nodes' log volumes (ml): what the HPV evidence of node sizes depends on."""
+        return float(sum(np.log(les.volume_ml) for les in self.lesions if les.label == GTVN))
+
+    @property
+    def cystic_node_count(self) -> int:
+        """Nodes with a cystic core (only cystic nodes get a core)."""
+        return sum(les.label == GTVN and les.core_fraction > 0 for les in self.lesions)
+
+    @property
     def heterogeneity(self) -> float:
         """Volume-weighted uptake heterogeneity (texture amplitude, plus necrosis)."""
         weights = np.array([lesion.volume_ml for lesion in self.lesions])
@@ -48,37 +84,38 @@ class Disease:
         return float((weights * values).sum() / weights.sum())
 
 
-def sample_disease(rng: np.random.Generator, hpv_biology: float, min_gap_mm: float,
+def sample_disease(rng: np.random.Generator, hpv: HpvEvidence, min_gap_mm: float,
                    min_volume_ml: float) -> Disease:
     """Sample a primary (most patients) and 0-6 nodes for a patient.
 
     Parameters
     ----------
-    hpv_biology
-        Latent HPV-driven biology (standard normal; higher = more HPV-like).
+    hpv
+        HPV status; the draws that depend on it add their evidence to it.
     min_gap_mm
         Smallest surface gap between lesions (a few voxels, so that nodes stay separate).
     min_volume_ml
         Smallest volume, so that a lesion covers a few voxels of the grid.
     """
     lesions: list[Lesion] = []
-    has_primary = rng.random() >= P_NO_PRIMARY
+    has_primary = not hpv.draw_bernoulli(rng, P_NO_PRIMARY)
     if has_primary:
-        volume = np.clip(np.exp(rng.normal(np.log(16.0) - 0.45 * hpv_biology, 0.9)), *PRIMARY_ML)
+        volume = np.clip(np.exp(hpv.draw_normal(rng, PRIMARY_LOG_ML, PRIMARY_LOG_ML_SD)),
+                         *PRIMARY_ML)
         center = np.array([rng.choice([-1, 1]) * rng.uniform(0, 10), rng.normal(-8, 3),
                            rng.normal(8, 5)])
-        heterogeneity = np.clip(rng.normal(0.25 - 0.05 * hpv_biology, 0.08), 0.05, 0.5)
+        heterogeneity = np.clip(hpv.draw_normal(rng, PRIMARY_HETEROGENEITY,
+                                                PRIMARY_HETEROGENEITY_SD), 0.05, 0.5)
         suv = rng.uniform(7, 16) * (1 + 0.12 * np.log(volume / 16.0))
         core = rng.uniform(0.3, 0.55) if rng.random() < 0.2 + 0.2 * (volume > 30) else 0.0
         lesions.append(sample_lesion(rng, GTVP, center, max(volume, min_volume_ml), suv,
                                      heterogeneity, core, cystic=False))
-    n_nodes = min(MAX_NODES, int(rng.poisson(1.4 + 0.5 * max(hpv_biology, -1.0))))
+    n_nodes = min(MAX_NODES, hpv.draw_poisson(rng, NODE_RATE))
     n_nodes = max(n_nodes, 0 if has_primary else 1)
-    p_cystic = 1 / (1 + np.exp(-(-1.6 + 1.6 * hpv_biology)))
     side = rng.choice([-1, 1])
     for _ in range(n_nodes):
-        volume = np.clip(np.exp(rng.normal(np.log(2.5) + 0.35 * hpv_biology, 0.9)), *NODE_ML)
-        cystic = rng.random() < p_cystic
+        volume = np.clip(np.exp(hpv.draw_normal(rng, NODE_LOG_ML, NODE_LOG_ML_SD)), *NODE_ML)
+        cystic = hpv.draw_bernoulli(rng, P_CYSTIC)
         core = rng.uniform(0.4, 0.7) if cystic else 0.0
         heterogeneity = np.clip(rng.normal(0.2, 0.07), 0.05, 0.5)
         suv = rng.uniform(4, 12)

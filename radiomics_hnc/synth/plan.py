@@ -22,6 +22,7 @@ from radiomics_hnc.synth.clinical import (
 )
 from radiomics_hnc.synth.disease import Disease, sample_disease
 from radiomics_hnc.synth.dose import sample_setup
+from radiomics_hnc.synth.hpv import draw_hpv_status
 from radiomics_hnc.synth.lesions import GTVP
 
 #: Share of patients with an outcome record (Task 2) and, among those, with a released plan.
@@ -69,9 +70,11 @@ def plan_patient(patient_id: str, index: int, profile: CenterProfile, seed: int,
     few voxels and lesions stay apart by a few voxels.
     """
     rng, image_seed = patient_seeds(seed, index)
-    traits = sample_traits(rng, profile)
-    disease = sample_disease(rng, traits["hpv_biology"], MIN_GAP_VOXELS * max_spacing_mm,
+    hpv = draw_hpv_status(rng, profile)
+    traits = sample_traits(rng, hpv)
+    disease = sample_disease(rng, hpv, MIN_GAP_VOXELS * max_spacing_mm,
                              MIN_LESION_VOXELS * voxel_ml)
+    traits.update(hpv.truth())
     treatment = sample_treatment(rng, traits, disease)
     terms = risk_terms(traits, treatment, disease)
     risk = true_risk(terms)
