@@ -10,7 +10,7 @@ STAMP := $(VENV)/.radiomics-hnc-installed
 DEMO_DIR ?= demo
 JOBS ?= 2
 
-.PHONY: setup demo test lint bench lock clean-demo
+.PHONY: setup demo test lint bench docs lock clean-demo
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks --out benchmarks/results
+
+# The CLI reference is generated from the commands' own help (a test checks it is current).
+docs: setup
+	$(BIN)/typer radiomics_hnc.cli utils docs --name radiomics-hnc --title "radiomics-hnc command line reference" --output docs/cli.md
 
 # Rewrite the lock file from the current environment (after a deliberate upgrade).
 lock: setup

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import tempfile
 import time
@@ -54,6 +55,7 @@ def main() -> None:
         disk = _disk_mb(cohort.dataset_dir)
     result = {
         "patients": args.patients, "scale": args.scale, "jobs": args.jobs, "seed": args.seed,
+        "cpu_count": os.cpu_count(),
         "wall_seconds": round(seconds, 1),
         "seconds_per_patient": round(seconds / args.patients, 2),
         "worker_seconds_per_patient": round(seconds * args.jobs / args.patients, 2),

@@ -68,3 +68,16 @@ def test_discover_and_validate_commands(tmp_path):
     assert findings["excluded"] == []
     result = run_cli("--quiet", "validate", str(data), "--out", str(tmp_path / "ws2"))
     assert result.returncode == 0 and (tmp_path / "ws2" / "validation.json").is_file()
+
+
+def test_cli_reference_is_current(tmp_path):
+    """docs/cli.md is generated from the commands' help; `make docs` rewrites it."""
+    from pathlib import Path
+
+    typer_cli = Path(sys.executable).with_name("typer")
+    generated = tmp_path / "cli.md"
+    subprocess.run([str(typer_cli), "radiomics_hnc.cli", "utils", "docs", "--name", "radiomics-hnc",
+                    "--title", "radiomics-hnc command line reference", "--output",
+                    str(generated)], check=True, capture_output=True, timeout=120)
+    committed = Path(__file__).parents[1] / "docs" / "cli.md"
+    assert committed.read_text() == generated.read_text(), "docs/cli.md is stale: run `make docs`"
