@@ -125,7 +125,7 @@ def _up_to_date(stage: Stage, record_path: Path, fingerprint: str) -> bool:
 
 #: Model specifications fitted by default (the clinical-only models are the baselines).
 DEFAULT_RFS_SPECS = ("rfs_clinical_cox", "rfs_coxnet", "rfs_gbsa", "rfs_xgb_cox")
-DEFAULT_HPV_SPECS = ("hpv_clinical_logistic", "hpv_elasticnet", "hpv_xgb")
+DEFAULT_HPV_SPECS = ("hpv_clinical_logistic", "hpv_lesion_pattern", "hpv_elasticnet", "hpv_xgb")
 MASK_CHOICES = ("ground-truth", "predicted", "both")
 #: With ``masks="both"``, features from predicted masks go here, their runs end in _predicted.
 PREDICTED_FEATURES_DIR = "features_predicted"

@@ -21,8 +21,17 @@ from radiomics_hnc.errors import InputDataError
 IMAGE_ROLES = ("ct", "pet", "label", "planning_ct", "dose")
 #: Geometry fields stored per image role as ``<role>_<field>``.
 GEOMETRY_FIELDS = ("size", "spacing", "origin", "direction", "orientation")
+#: Scopes of the patient-level feature columns ``<scope>_<modality>_...`` (DESIGN.md): the
+#: primary, nodal aggregates, the whole disease.
+FEATURE_SCOPES = ("GTVp", "GTVn", "GTVall")
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def is_patient_feature(name: object) -> bool:
+    """True for a scoped patient-level feature column (``GTVp_PT_suv_SUVmax``, ...)."""
+    text = str(name)
+    return text.split("_", 1)[0] in FEATURE_SCOPES and text.count("_") >= 2
 
 
 def is_safe_patient_id(patient_id: str) -> bool:

@@ -246,6 +246,8 @@ def test_patient_table_scopes_and_aggregates():
     assert table.loc["A-1", "GTVp_PT_suv_SUVmax"] == 12.0
     assert np.isnan(table.loc["B-2", "GTVp_PT_suv_SUVmax"])  # no primary
     assert table.loc["A-1", "GTVn_MASK_count"] == 2 and table.loc["C-3", "GTVn_MASK_count"] == 0
+    assert table["GTVp_MASK_count"].tolist() == [1.0, 0.0, 0.0]  # primary visible or not
+    assert table.loc["A-1", "GTVn_MASK_volume_ml_mean"] == 1.5
     assert table.loc["A-1", "GTVn_PT_suv_SUVmax_max"] == 8.0
     assert table.loc["A-1", "GTVn_MASK_volume_ml_sum"] == 3.0
     assert table.loc["A-1", "GTVall_PT_suv_TLG"] == 59.0

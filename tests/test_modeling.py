@@ -61,6 +61,21 @@ def test_feature_sets_select_by_modality_token(table):
     assert "age" in clinical and not {"relapse", "rfs_days", "hpv_status"} & set(clinical)
 
 
+def test_yeo_johnson_scaling_makes_a_skewed_feature_symmetric(table):
+    spec = spec_from_dict({"name": "t_yj", "task": "hpv", "features": ["MASK"],
+                           "estimator": "elasticnet_logistic",
+                           "preprocessing": {"harmonize": False, "scale": "yeo-johnson"},
+                           "selection": {"method": "none", "correlation_threshold": None}})
+    columns = feature_columns(table, ["MASK"])
+    skewed = table[columns].copy()
+    skewed[columns[0]] = np.exp(skewed[columns[0]] / skewed[columns[0]].std())  # log-normal
+    pipeline = build_pipeline(spec, columns)
+    transformed = pipeline[:-1].fit_transform(skewed.assign(center=table["center"]))
+    values = transformed[:, 0]
+    assert abs(pd.Series(values).skew()) < 0.3 < abs(skewed[columns[0]].skew())
+    assert abs(values.mean()) < 1e-6 and values.std() == pytest.approx(1.0, abs=1e-3)
+
+
 def test_cox_score_statistic_matches_direct_risk_set_sums():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 3))

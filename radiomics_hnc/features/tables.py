@@ -1,7 +1,8 @@
 """The feature tables: lesions (one row per lesion), patients (one row per patient), errors.
 
 Patient-level columns carry their scope (DESIGN.md): ``GTVp_<feature>`` is the primary's own
-value (NaN without a primary); ``GTVn_`` are nodal aggregates; ``GTVall_`` whole-disease ones.
+value (NaN without a primary; ``GTVp_MASK_count`` says whether there is one); ``GTVn_`` are
+nodal aggregates; ``GTVall_`` whole-disease ones.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ FEATURE_MODALITIES = ("MASK", "CT", "PT", "RTDOSE")
 _NODAL = (
     ("MASK_volume_ml", "sum", "MASK_volume_ml_sum"),
     ("MASK_volume_ml", "max", "MASK_volume_ml_max"),
+    ("MASK_volume_ml", "mean", "MASK_volume_ml_mean"),
     ("PT_suv_SUVmax", "max", "PT_suv_SUVmax_max"),
     ("PT_suv_SUVpeak", "max", "PT_suv_SUVpeak_max"),
     ("PT_suv_MTV", "sum", "PT_suv_MTV_sum"),
@@ -69,6 +71,7 @@ def patient_row(lesions: pd.DataFrame, feature_columns: list[str]) -> dict[str, 
     primary = lesions[lesions["lesion_id"] == "GTVp"]
     for column in feature_columns:
         row[f"GTVp_{column}"] = float(primary[column].iloc[0]) if len(primary) else np.nan
+    row["GTVp_MASK_count"] = float(len(primary))  # 0: no visible primary
     nodes = lesions[lesions["label"] == 2]
     row["GTVn_MASK_count"] = float(len(nodes))
     for source, how, name in _NODAL:

@@ -11,12 +11,12 @@ from sksurv.util import Surv
 
 from radiomics_hnc.clinical import CLINICAL_COLUMNS, ENDPOINT_COLUMNS
 from radiomics_hnc.errors import InputDataError
+from radiomics_hnc.workspace import FEATURE_SCOPES
 
 CENTRE_COLUMN = "center"
 #: Clinical predictors: the clinical columns except endpoints and the published centre code.
 CLINICAL_PREDICTORS = tuple(c for c in CLINICAL_COLUMNS
                             if c not in (*ENDPOINT_COLUMNS, "center_id"))
-_SCOPES = ("GTVp", "GTVn", "GTVall")
 _STAGE = re.compile(r"^\s*[TNM]?\s*(\d)")
 
 
@@ -25,7 +25,7 @@ def feature_columns(table: pd.DataFrame, feature_sets: Sequence[str]) -> list[st
     columns: list[str] = []
     for name in table.columns:
         parts = str(name).split("_", 2)
-        if len(parts) >= 2 and parts[0] in _SCOPES and parts[1] in feature_sets:
+        if len(parts) >= 2 and parts[0] in FEATURE_SCOPES and parts[1] in feature_sets:
             columns.append(str(name))
     if "clinical" in feature_sets:
         columns = [c for c in CLINICAL_PREDICTORS if c in table.columns] + columns

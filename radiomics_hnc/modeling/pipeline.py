@@ -1,7 +1,8 @@
 """One scikit-learn Pipeline per spec, so every learnt step is fitted inside the training fold.
 
 Order: ComBat (NaN-aware, on radiomic columns only, the centre column consumed and dropped;
-clinical columns pass beside it) -> median imputation -> scaling -> variance filter ->
+clinical columns pass beside it) -> median imputation -> scaling (z-scores, optionally
+after a Yeo-Johnson power transform) -> variance filter ->
 correlation filter -> univariate or model-based selection -> estimator. ComBat comes before
 imputation so missing values are not filled with cross-centre means before harmonisation.
 """
@@ -23,7 +24,7 @@ from sklearn.feature_selection._base import SelectorMixin
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import PowerTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.util import check_y_survival
@@ -112,6 +113,12 @@ def _selector(spec: ModelSpec):
     return SelectFromModel(model, threshold=-np.inf, max_features=sel.k)
 
 
+def _scaler(kind: str):
+    if kind == "yeo-johnson":
+        return PowerTransformer(method="yeo-johnson", standardize=True)
+    return StandardScaler() if kind == "standard" else "passthrough"
+
+
 def build_pipeline(spec: ModelSpec, columns: Sequence[str]) -> Pipeline:
     """The unfitted pipeline of ``spec`` for predictor ``columns``.
 
@@ -134,7 +141,7 @@ def build_pipeline(spec: ModelSpec, columns: Sequence[str]) -> Pipeline:
     steps = [
         ("columns", front),
         ("impute", SimpleImputer(strategy=pre.impute, keep_empty_features=True)),
-        ("scale", StandardScaler() if pre.scale else "passthrough"),
+        ("scale", _scaler(pre.scale)),
         ("variance", VarianceThreshold(spec.selection.variance_threshold)),
         ("correlation", CorrelationFilter(spec.selection.correlation_threshold)
          if spec.selection.correlation_threshold is not None else "passthrough"),

@@ -19,14 +19,19 @@ class _Strict(BaseModel):
 
 
 class Preprocessing(_Strict):
-    """Steps before selection: ComBat across centres, imputation, scaling."""
+    """Steps before selection: ComBat across centres, imputation, scaling.
+
+    ``scale``: ``standard`` (z-scores), ``yeo-johnson`` (a power transform fitted per feature,
+    then z-scores: volumes, counts and uptake totals are right-skewed, and linear models use
+    them better on a log-like scale) or ``none``.
+    """
 
     harmonize: bool = True
     combat_parametric: bool = True
     combat_unseen: Literal["raise", "passthrough", "estimate"] = "estimate"
     combat_covariates: list[str] = Field(default_factory=list)
     impute: Literal["median", "mean"] = "median"
-    scale: bool = True
+    scale: Literal["standard", "yeo-johnson", "none"] = "standard"
 
 
 class Selection(_Strict):

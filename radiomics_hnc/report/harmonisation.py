@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 
 from radiomics_hnc.report import figures
 from radiomics_hnc.report.content import Figure, Section, Table, Text
-from radiomics_hnc.report.survival import FEATURE_SCOPES
+from radiomics_hnc.workspace import is_patient_feature
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def feature_matrix(patients: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     counts = patients["center"].value_counts()
     keep = patients["center"].isin(counts[counts >= MIN_CENTRE_PATIENTS].index)
     table = patients[keep].reset_index(drop=True)
-    columns = [c for c in table.columns if str(c).startswith(FEATURE_SCOPES)]
+    columns = [c for c in table.columns if is_patient_feature(c)]
     numeric = table[columns].apply(pd.to_numeric, errors="coerce").astype(float)
     numeric = numeric.loc[:, numeric.isna().mean() <= MAX_MISSING_FRACTION]
     numeric = numeric.loc[:, numeric.std(skipna=True) > 0]

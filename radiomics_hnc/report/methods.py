@@ -17,6 +17,7 @@ import pandas as pd
 from radiomics_hnc.report.content import Section, Table, Text
 from radiomics_hnc.report.inputs import Run
 from radiomics_hnc.report.model_summary import scheme_label
+from radiomics_hnc.workspace import is_patient_feature
 
 #: Libraries whose versions the methods paragraph cites (distribution names).
 CITED_LIBRARIES = ("numpy", "pandas", "scikit-learn", "scikit-survival", "xgboost", "SimpleITK",
@@ -122,7 +123,7 @@ def _features_paragraph(inputs: MethodsInputs) -> str:
     features = inputs.features
     assert features is not None
     tokens = {str(c).split("_")[1] for c in features.columns
-              if str(c).startswith(("GTVp_", "GTVn_", "GTVall_")) and str(c).count("_") >= 2}
+              if is_patient_feature(c)}
     modalities = ", ".join(_MODALITIES[t] for t in _MODALITIES if t in tokens) or "none"
     record = inputs.features_provenance
     settings = record.get("config_sha256")
@@ -131,7 +132,7 @@ def _features_paragraph(inputs: MethodsInputs) -> str:
     details = [f"parameter files {names}"] if names else []
     details += [f"settings SHA-256 {str(settings)[:12]}"] if settings else []
     settings_text = f" ({'; '.join(details)})" if details else ""
-    n_features = sum(str(c).startswith(("GTVp_", "GTVn_", "GTVall_")) for c in features.columns)
+    n_features = sum(is_patient_feature(c) for c in features.columns)
     return (f"Radiomics features were extracted per lesion with PyRadiomics "
             f"{record.get('pyradiomics_version', library_version('pyradiomics'))}"
             f"{settings_text} from {modalities}, and aggregated per patient into {n_features} "

@@ -20,6 +20,7 @@ from radiomics_hnc.report.model_summary import (
     importance_figure,
     scheme_rank,
 )
+from radiomics_hnc.workspace import is_patient_feature
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ CLINICAL_HR = {
 }
 TOP_RADIOMICS_HR = 5
 PER_CENTRE_KEYS = ("per_center", "by_center", "per_centre", "by_centre", "centers")
-FEATURE_SCOPES = ("GTVp_", "GTVn_", "GTVall_")
 HR_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 _SURVIVAL_COLUMN = re.compile(r"^(?:surv|survival|s)_?(?:at_)?(\d+(?:\.\d+)?)d?$", re.I)
 
@@ -253,7 +253,7 @@ def forest_blocks(cohort: pd.DataFrame, best: Run, dpi: int) -> list[Table | Fig
     if best.importance is not None:
         numeric = set(cohort.select_dtypes("number").columns)
         top = [f for f in best.importance["feature"].astype(str)
-               if f in numeric and f.startswith(FEATURE_SCOPES)]
+               if f in numeric and is_patient_feature(f)]
         top = top[:TOP_RADIOMICS_HR]
     table = hazard_ratio_table(cohort, top)
     table = table[np.isfinite(table["HR"].astype(float))].reset_index(drop=True)
