@@ -54,7 +54,9 @@ def main() -> None:
         stages = {o.name: round(o.seconds, 2) for o in outcomes}
         results["cohorts"][size] = {"seconds": round(total, 1),
                                     "seconds_per_patient": round(total / size, 2),
-                                    "stages": stages}
+                                    "stages": stages,
+                                    "failed": {o.name: o.result for o in outcomes
+                                               if o.status == "failed"}}
         print(f"{size:>4} patients: {total:7.1f} s ({total / size:.2f} s/patient) {stages}",
               flush=True)
     sizes = sorted(results["cohorts"])

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.errors import ConfigError, RadiomicsHNCError
 from radiomics_hnc.io import file_sha256, write_json
 from radiomics_hnc.resources import model_spec_path
 from radiomics_hnc.workspace import Workspace
@@ -60,6 +60,9 @@ class Stage:
     outputs: list[Path]
     inputs: list[Path] = field(default_factory=list)
     settings: Mapping[str, Any] = field(default_factory=dict)
+    #: An optional stage (one model fit) that fails on the data is reported and skipped; the
+    #: stages after it still run. A failure is not recorded, so the next run tries again.
+    optional: bool = False
 
     def fingerprint(self) -> str:
         """Hash of the stage name, its settings and the content of its inputs."""
@@ -80,9 +83,9 @@ class StageOutcome:
     """What happened to a stage in one run."""
 
     name: str
-    status: str  # "ran" or "up to date"
+    status: str  # "ran", "up to date" or "failed"
     seconds: float
-    result: Any = None
+    result: Any = None  # a failed stage's error message
 
 
 def run_stages(
@@ -101,7 +104,15 @@ def run_stages(
             continue
         log.info("stage %s: running", stage.name)
         start = time.perf_counter()
-        result = stage.action()
+        try:
+            result = stage.action()
+        except RadiomicsHNCError as error:
+            if not stage.optional:
+                raise
+            log.error("stage %s failed and is skipped: %s", stage.name, error)
+            outcomes.append(StageOutcome(stage.name, "failed", time.perf_counter() - start,
+                                         str(error)))
+            continue
         seconds = time.perf_counter() - start
         write_json({
             "stage": stage.name,
@@ -184,7 +195,7 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
                     f"fit-{path.stem}{suffix}",
                     _fit_action(ws.root, path, settings.cv, patients, run_name),
                     [ws.runs_dir / run_name / "metrics.json"], [patients, path],
-                    {"cv": settings.cv, "task": task},
+                    {"cv": settings.cv, "task": task}, optional=True,
                 ))
     if settings.report:
         stages.append(Stage(

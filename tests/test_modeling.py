@@ -142,6 +142,15 @@ def test_pipeline_oof_equals_refitting_by_hand_in_each_fold(table):
     assert known.all()
 
 
+def test_a_training_fold_with_one_class_is_a_clear_error():
+    from radiomics_hnc.modeling.specs import Validation
+
+    centres = np.array(["A"] * 6 + ["B"] * 6)
+    status = np.array([1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1])  # without B, A has no negatives
+    with pytest.raises(InputDataError, match=r"fold B hold 0/6 HPV-negative/positive"):
+        make_splits("loco", centres, status, Validation(min_centre_size=2), "hpv")
+
+
 def test_loco_pools_small_centres_and_says_so(table):
     spec = spec_from_dict(rfs_spec(validation={"min_centre_size": 40, **FAST}))
     centres = table["center"].to_numpy()

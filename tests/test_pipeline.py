@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
+from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.pipeline import PipelineSettings, Stage, headline, run_pipeline, run_stages
 from radiomics_hnc.synth import generate_cohort
 
@@ -41,6 +42,19 @@ def test_a_failed_stage_is_not_recorded_and_reruns(tmp_path):
     with pytest.raises(RuntimeError):
         run_stages([Stage("boom", fail, [tmp_path / "never"])], tmp_path / "state")
     assert not (tmp_path / "state" / "boom.json").exists()
+
+
+def test_an_optional_stage_that_fails_on_the_data_is_reported_and_the_rest_run(tmp_path):
+    def too_few() -> None:
+        raise InputDataError("too few labelled patients to validate hpv")
+
+    out = tmp_path / "report.txt"
+    outcomes = run_stages([Stage("fit-hpv", too_few, [tmp_path / "run"], optional=True),
+                           Stage("report", lambda: out.write_text("ok"), [out])],
+                          tmp_path / "state")
+    assert [(o.name, o.status) for o in outcomes] == [("fit-hpv", "failed"), ("report", "ran")]
+    assert "too few labelled patients" in outcomes[0].result
+    assert not (tmp_path / "state" / "fit-hpv.json").exists() and out.read_text() == "ok"
 
 
 @pytest.fixture(scope="module")

@@ -381,3 +381,13 @@ def test_harmonised_view_is_fitted_in_folds_and_removes_the_centre_effect() -> N
     scores = section.tables[0].frame.set_index("Features")[
         "Centre prediction balanced accuracy"]
     assert scores["Raw features"] > 0.9 and scores["After ComBat"] < 0.6
+
+
+def test_log_rank_is_not_computable_rather_than_an_error_on_tiny_groups() -> None:
+    time = np.array([1, 2, 0.5, 0.6, 3, 4.0])
+    event = np.array([1, 1, 0, 0, 1, 0])
+    group = np.array(list("aaccbb"))  # c is censored before the first event: singular variance
+    assert all(np.isnan(report_stats.log_rank(time, event, group)))
+    assert all(np.isnan(report_stats.log_rank(time, np.zeros(6), group)))  # no events at all
+    assert report_stats.p_text(float("nan")) == "p not computable"
+    assert report_stats.log_rank(time, event, np.array(list("aaabbb")))[1] > 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from radiomics_hnc.cli.common import console, state
 from radiomics_hnc.pipeline import (
@@ -83,7 +84,9 @@ def _print_outcomes(outcomes: list[StageOutcome]) -> None:
         return
     table = Table("stage", "status", "seconds", title="Pipeline")
     for outcome in outcomes:
-        table.add_row(outcome.name, outcome.status, f"{outcome.seconds:.1f}")
+        status = (Text(f"failed: {outcome.result}", style="red") if outcome.status == "failed"
+                  else Text(outcome.status))
+        table.add_row(outcome.name, status, f"{outcome.seconds:.1f}")
     console.print(table)
 
 

@@ -32,11 +32,13 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline
 from sksurv.linear_model.coxph import BreslowEstimator
 
-from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.errors import ConfigError, InputDataError
 from radiomics_hnc.modeling.specs import ModelSpec, Validation
 
 log = logging.getLogger(__name__)
 SCHEMES = ("loco", "kfold", "holdout")
+#: Fewest patients of each class (or of relapsed and censored) in every training fold.
+MIN_TRAINING_PER_STRATUM = 3
 
 
 @dataclass
@@ -68,7 +70,28 @@ def _scorable(centre_rows: np.ndarray, strata: np.ndarray, cfg: Validation, task
 
 def make_splits(scheme: str, centres: np.ndarray, strata: np.ndarray, cfg: Validation,
                 task: str) -> SplitPlan:
-    """Build the splits of ``scheme`` over the labelled patients (``strata``: event or class)."""
+    """Build the splits of ``scheme`` over the labelled patients (``strata``: event or class).
+
+    Every training fold must hold :data:`MIN_TRAINING_PER_STRATUM` patients of each class (HPV)
+    or of relapses and censored patients (RFS): the inner 3-fold searches and thresholds need
+    them, and a model trained on one class says nothing.
+    """
+    plan = _build_splits(scheme, centres, strata, cfg, task)
+    for split in plan.splits:
+        values, counts = np.unique(strata[split.train], return_counts=True)
+        found = dict(zip(values.tolist(), counts.tolist(), strict=True))
+        if min(found.get(0, 0), found.get(1, 0)) < MIN_TRAINING_PER_STRATUM:
+            what = ("HPV-negative/positive" if task == "hpv" else "censored/relapsed")
+            raise InputDataError(
+                f"too few labelled patients to validate {task}: the training patients of fold "
+                f"{split.label} hold {found.get(0, 0)}/{found.get(1, 0)} {what} "
+                f"(at least {MIN_TRAINING_PER_STRATUM} of each needed)",
+                hint="add patients, or use --cv kfold on a cohort this small")
+    return plan
+
+
+def _build_splits(scheme: str, centres: np.ndarray, strata: np.ndarray, cfg: Validation,
+                  task: str) -> SplitPlan:
     everyone = np.arange(len(centres))
     if scheme == "kfold":
         cv = RepeatedStratifiedKFold(n_splits=cfg.n_splits, n_repeats=cfg.n_repeats,

@@ -75,8 +75,15 @@ def numbers_at_risk(time_days: np.ndarray, times: np.ndarray) -> list[int]:
 
 
 def log_rank(time_days: np.ndarray, event: np.ndarray, group: np.ndarray) -> tuple[float, float]:
-    """Log-rank test across groups: (chi-square statistic, p value)."""
-    chisq, p_value = compare_survival(survival_target(time_days, event), np.asarray(group))
+    """Log-rank test across groups: (chi-square statistic, p value).
+
+    Both are NaN when the test is undefined: no events at all, or (with few patients) a group
+    censored before the first event, which makes the variance matrix singular.
+    """
+    try:
+        chisq, p_value = compare_survival(survival_target(time_days, event), np.asarray(group))
+    except (np.linalg.LinAlgError, ValueError):
+        return float("nan"), float("nan")
     return float(chisq), float(p_value)
 
 
@@ -171,5 +178,7 @@ def format_p(p_value: float) -> str:
 
 def p_text(p_value: float) -> str:
     """'p < 0.001' or 'p = 0.042', for titles and captions."""
+    if p_value is None or np.isnan(p_value):
+        return "p not computable"
     formatted = format_p(p_value)
     return f"p {formatted[0]} {formatted[1:]}" if formatted.startswith("<") else f"p = {formatted}"
