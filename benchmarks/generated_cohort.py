@@ -52,6 +52,9 @@ def main() -> None:
         data = json.loads(run.read_text())
         key = "c_index" if data["task"] == "rfs" else "roc_auc"
         results["models"][data["spec"]] = {"task": data["task"], key: data["metrics"][key]}
+        if "c_index_within_centre" in data["metrics"]:  # LOCO: pairs scored by one model only
+            results["models"][data["spec"]]["c_index_within_centre"] = (
+                data["metrics"]["c_index_within_centre"])
         m = data["metrics"][key]
         print(f"{data['spec']:>24}: {key} {m['estimate']:.3f} [{m['ci_low']:.3f}, "
               f"{m['ci_high']:.3f}]", flush=True)

@@ -109,6 +109,20 @@ def test_metric_helpers_agree_with_sksurv_and_sklearn():
     assert abs(intercept) < 0.25 and 0.7 < slope < 1.3  # well calibrated by construction
 
 
+def test_within_centre_c_compares_only_patients_scored_by_the_same_model():
+    from sksurv.util import Surv
+
+    from radiomics_hnc.modeling.metrics import within_centre_c
+
+    days = np.array([100.0, 200, 300, 400, 1100, 1200, 1300, 1400])
+    y = Surv.from_arrays(np.ones(8, dtype=bool), days, "relapse", "rfs_days")
+    risk = np.array([4.0, 3, 2, 1, 104, 103, 102, 101])  # B's fold model scores 100 higher
+    centres = np.array(["A"] * 4 + ["B"] * 4)
+    assert within_centre_c(y, risk, centres) == 1.0  # perfect within each centre
+    assert harrell_c(y, risk) < 0.5  # pooled C punishes the scale difference between folds
+    assert within_centre_c(y, risk, np.array(["A"] * 8)) == pytest.approx(harrell_c(y, risk))
+
+
 def test_xgb_survival_risk_is_higher_for_earlier_relapse():
     X, y = load_gbsg2()
     Xn = X.select_dtypes("number").to_numpy()
@@ -169,6 +183,8 @@ def test_fit_run_writes_everything_and_predict_checks_columns(tmp_path, table):
     assert metrics["cv"] == "loco" and set(metrics["per_centre"]) == set(table["center"])
     c = metrics["metrics"]["c_index"]
     assert c["ci_low"] <= c["estimate"] <= c["ci_high"] and c["estimate"] > 0.6
+    within = metrics["metrics"]["c_index_within_centre"]
+    assert within["ci_low"] <= within["estimate"] <= within["ci_high"] and within["estimate"] > 0.6
     importance = pd.read_parquet(run / "importance.parquet")
     assert importance.loc[0, "feature"].startswith("GTV") and importance["method"][0] == (
         "mean_abs_shap")

@@ -29,6 +29,27 @@ def harrell_c(y, risk: np.ndarray) -> float:
     return float(concordance_index_censored(y["relapse"], y["rfs_days"], risk)[0])
 
 
+def within_centre_c(y, risk: np.ndarray, centres: np.ndarray) -> float:
+    """Harrell's C over pairs of patients from the same centre only (stratified concordance).
+
+    Under leave-one-centre-out each centre is scored by its own fold's model, on that model's
+    risk scale; pooled C also compares patients scored by different models, this one does not.
+    """
+    concordant = tied = comparable = 0.0
+    for centre in np.unique(centres):
+        rows = centres == centre
+        if not y["relapse"][rows].any():
+            continue
+        try:
+            _, agree, disagree, tied_risk, _ = concordance_index_censored(
+                y["relapse"][rows], y["rfs_days"][rows], risk[rows])
+        except ValueError:  # no comparable pair in this centre
+            continue
+        concordant, tied = concordant + agree, tied + tied_risk
+        comparable += agree + disagree + tied_risk
+    return float((concordant + 0.5 * tied) / comparable) if comparable else float("nan")
+
+
 def uno_c(y_train, y, risk: np.ndarray) -> float:
     """Uno's IPCW concordance, censoring distribution from ``y_train``, truncated at 3 years."""
     tau = min(HORIZONS_DAYS[-1], float(y["rfs_days"].max()) - 1e-6)

@@ -36,6 +36,7 @@ from radiomics_hnc.modeling.metrics import (
     harrell_c,
     hpv_metrics,
     rfs_metrics,
+    within_centre_c,
 )
 from radiomics_hnc.modeling.pipeline import build_pipeline
 from radiomics_hnc.modeling.specs import ModelSpec, load_spec
@@ -111,17 +112,21 @@ def _validate_rfs(model, X, table, spec: ModelSpec, scheme: str):
                                      HORIZONS_DAYS]))
     risk, survival, folds = oof_rfs(model, X.iloc[idx], y[idx], plan, grid, strata)
     yk = y[idx]
+    centres = X[CENTRE_COLUMN].to_numpy()[idx]
     tested = np.flatnonzero(np.isfinite(risk))  # holdout: only the held-out centres
 
     def score(rows):
         rows = tested[rows]
-        return rfs_metrics(yk[rows], risk[rows], survival[rows], grid)
+        scores = rfs_metrics(yk[rows], risk[rows], survival[rows], grid)
+        if scheme == "loco":
+            scores["c_index_within_centre"] = within_centre_c(yk[rows], risk[rows],
+                                                              centres[rows])
+        return scores
 
     cfg = spec.validation
     metrics = {"metrics": bootstrap(score, len(tested), cfg.n_bootstrap, cfg.seed,
                                     strata[tested]),
                "pooled_centres": plan.pooled_centres}
-    centres = X[CENTRE_COLUMN].to_numpy()[idx]
     if scheme == "loco":
         metrics["per_centre"] = {  # C-index of each centre when it was the test fold
             str(c): {"n": int((centres == c).sum()),

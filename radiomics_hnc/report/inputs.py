@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "c_index": ("c_index", "harrell_c", "cindex", "c_harrell", "concordance_index"),
     "uno_c": ("uno_c", "c_uno", "uno_c_index", "uno"),
+    "c_index_within_centre": ("c_index_within_centre",),
     "ibs": ("ibs", "integrated_brier_score"),
     "roc_auc": ("roc_auc", "auc"),
     "balanced_accuracy": ("balanced_accuracy", "bacc"),

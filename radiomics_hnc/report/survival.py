@@ -24,7 +24,8 @@ from radiomics_hnc.workspace import is_patient_feature
 
 log = logging.getLogger(__name__)
 
-RFS_METRICS = {"c_index": "Harrell's C", "uno_c": "Uno's C", "auc_365d": "AUC 1 y",
+RFS_METRICS = {"c_index": "Harrell's C", "c_index_within_centre": "C within centre",
+               "uno_c": "Uno's C", "auc_365d": "AUC 1 y",
                "auc_730d": "AUC 2 y", "auc_1095d": "AUC 3 y", "ibs": "IBS"}
 #: Time of the calibration plot and of the risk tables (days).
 CALIBRATION_DAYS = 730.0
