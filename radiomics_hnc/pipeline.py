@@ -61,7 +61,8 @@ class Stage:
     inputs: list[Path] = field(default_factory=list)
     settings: Mapping[str, Any] = field(default_factory=dict)
     #: An optional stage (one model fit) that fails on the data is reported and skipped; the
-    #: stages after it still run. A failure is not recorded, so the next run tries again.
+    #: stages after it still run. A failure is not recorded, so the next run tries again, and
+    #: its output files from an earlier run are removed: they no longer match the inputs.
     optional: bool = False
 
     def fingerprint(self) -> str:
@@ -110,6 +111,9 @@ def run_stages(
             if not stage.optional:
                 raise
             log.error("stage %s failed and is skipped: %s", stage.name, error)
+            for stale in (*stage.outputs, record_path):
+                if stale.is_file():
+                    stale.unlink()
             outcomes.append(StageOutcome(stage.name, "failed", time.perf_counter() - start,
                                          str(error)))
             continue

@@ -48,13 +48,16 @@ def test_an_optional_stage_that_fails_on_the_data_is_reported_and_the_rest_run(t
     def too_few() -> None:
         raise InputDataError("too few labelled patients to validate hpv")
 
-    out = tmp_path / "report.txt"
-    outcomes = run_stages([Stage("fit-hpv", too_few, [tmp_path / "run"], optional=True),
+    out, stale = tmp_path / "report.txt", tmp_path / "run" / "metrics.json"
+    stale.parent.mkdir()
+    stale.write_text("from an earlier run on other data")
+    outcomes = run_stages([Stage("fit-hpv", too_few, [stale], optional=True),
                            Stage("report", lambda: out.write_text("ok"), [out])],
                           tmp_path / "state")
     assert [(o.name, o.status) for o in outcomes] == [("fit-hpv", "failed"), ("report", "ran")]
     assert "too few labelled patients" in outcomes[0].result
     assert not (tmp_path / "state" / "fit-hpv.json").exists() and out.read_text() == "ok"
+    assert not stale.exists()  # the report must not show the earlier run's numbers
 
 
 @pytest.fixture(scope="module")
