@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -175,3 +177,9 @@ def test_unsafe_ids_never_build_paths(tmp_path):
     with pytest.raises(Exception, match="not safe as a file name"):
         patient_file(tmp_path, "CHUM-\x00001", ".nii.gz")
     assert patient_file(tmp_path, "CHUM-001", ".nii.gz") == tmp_path / "CHUM-001.nii.gz"
+
+
+def test_every_check_is_explained_in_the_user_guide():
+    guide = (Path(__file__).parents[1] / "docs" / "user-guide.md").read_text()
+    section = guide.split("## 3.")[1].split("## 4.")[0]
+    assert not set(CHECKS) - set(re.findall(r"`([a-z_]+)`", section))
