@@ -38,12 +38,10 @@ def within_centre_c(y, risk: np.ndarray, centres: np.ndarray) -> float:
     concordant = tied = comparable = 0.0
     for centre in np.unique(centres):
         rows = centres == centre
-        if not y["relapse"][rows].any():
-            continue
         try:
             _, agree, disagree, tied_risk, _ = concordance_index_censored(
                 y["relapse"][rows], y["rfs_days"][rows], risk[rows])
-        except ValueError:  # no comparable pair in this centre
+        except ValueError:  # a centre of one patient, or without relapses: no pair to compare
             continue
         concordant, tied = concordant + agree, tied + tied_risk
         comparable += agree + disagree + tied_risk
