@@ -8,6 +8,7 @@ ComBat removes the centre effect in the extracted features. Writes
 benchmarks/results/generated_cohort.json.
 
     python -m benchmarks.generated_cohort [--patients 300] [--seed 0] [--jobs 2] [--cv loco]
+        [--name generated_cohort]
 """
 
 from __future__ import annotations
@@ -24,18 +25,25 @@ import pandas as pd
 from benchmarks.modeling import MODELS, centre_effect
 from radiomics_hnc.modeling import fit_run
 from radiomics_hnc.modeling.dataset import survival_target
-from radiomics_hnc.modeling.metrics import within_centre_c
+from radiomics_hnc.modeling.metrics import within_centre_auc, within_centre_c
 from radiomics_hnc.pipeline import PipelineSettings, run_pipeline
 from radiomics_hnc.synth import generate_cohort
 
 
-def _oracle_within_centre(truth_dir: Path) -> float:
-    """C-index of the true risk over same-centre pairs: the yardstick of the models' LOCO
-    within-centre C."""
+def _oracle_within_centre(truth_dir: Path) -> dict[str, float]:
+    """C-index of the true risk and AUC of the true HPV probability over same-centre pairs:
+    the yardsticks of the models' LOCO within-centre C and AUC."""
     truth = pd.read_parquet(truth_dir / "patients.parquet")
     task2 = truth[truth["tasks"].str.contains("2")]
+    task3 = truth[truth["tasks"].str.contains("3")]
     y, _ = survival_target(task2)  # the generator's outcomes are all known
-    return round(within_centre_c(y, task2["true_risk"].to_numpy(), task2["center"].to_numpy()), 4)
+    return {
+        "c_index": round(within_centre_c(y, task2["true_risk"].to_numpy(),
+                                         task2["center"].to_numpy()), 4),
+        "hpv_auc": round(within_centre_auc(task3["true_hpv"].to_numpy().astype(int),
+                                           task3["true_hpv_probability"].to_numpy(),
+                                           task3["center"].to_numpy()), 4),
+    }
 
 
 def main() -> None:
@@ -46,6 +54,7 @@ def main() -> None:
     parser.add_argument("--cv", default="loco")
     parser.add_argument("--work", default=None, help="keep the cohort and workspace here")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--name", default="generated_cohort", help="result file name (no .json)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="generated_cohort_"))
     start = time.perf_counter()
@@ -67,9 +76,9 @@ def main() -> None:
             continue
         key = "c_index" if data["task"] == "rfs" else "roc_auc"
         results["models"][data["spec"]] = {"task": data["task"], key: data["metrics"][key]}
-        if "c_index_within_centre" in data["metrics"]:  # LOCO: pairs scored by one model only
-            results["models"][data["spec"]]["c_index_within_centre"] = (
-                data["metrics"]["c_index_within_centre"])
+        within = f"{key}_within_centre"  # LOCO: pairs scored by one model only
+        if within in data["metrics"]:
+            results["models"][data["spec"]][within] = data["metrics"][within]
         m = data["metrics"][key]
         print(f"{data['spec']:>24}: {key} {m['estimate']:.3f} [{m['ci_low']:.3f}, "
               f"{m['ci_high']:.3f}]", flush=True)
@@ -79,7 +88,7 @@ def main() -> None:
             data = json.loads((run / "metrics.json").read_text())
             key = "c_index" if data["task"] == "rfs" else "roc_auc"
             results["models"][spec][f"{key}_kfold"] = data["metrics"][key]
-    results["oracle_c_index_within_centre"] = _oracle_within_centre(cohort.ground_truth_dir)
+    results["oracle_within_centre"] = _oracle_within_centre(cohort.ground_truth_dir)
     table = pd.read_parquet(work / "ws" / "features" / "patients.parquet")
     results["centre_effect"] = centre_effect(table)
     best = {task: max((v[k]["estimate"] for v in results["models"].values()
@@ -95,7 +104,7 @@ def main() -> None:
           f"centre effect {results['centre_effect']}; total {results['total_seconds']} s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "generated_cohort.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

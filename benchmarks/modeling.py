@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--specs", nargs="*", default=None)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
-    table = synthetic_patients(args.patients, n_noise=args.features - 5, seed=0)
+    table = synthetic_patients(args.patients, n_noise=args.features - 8, seed=0)
     specs = sorted(MODELS.glob("rfs_*.yaml")) + sorted(MODELS.glob("hpv_*.yaml"))
     if args.specs:
         specs = [p for p in specs if p.stem in args.specs]

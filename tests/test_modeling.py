@@ -61,6 +61,27 @@ def test_feature_sets_select_by_modality_token(table):
     assert "age" in clinical and not {"relapse", "rfs_days", "hpv_status"} & set(clinical)
 
 
+def test_named_columns_add_to_the_sets_or_stand_alone(tmp_path, table):
+    assert feature_columns(table, ["clinical"], ["GTVp_MASK_volume_ml", "age"]) == [
+        *feature_columns(table, ["clinical"]), "GTVp_MASK_volume_ml"]
+    named = ["age", "tobacco", "GTVp_MASK_volume_ml"]
+    spec = spec_from_dict({"name": "t_named", "task": "hpv", "columns": named,
+                           "estimator": "elasticnet_logistic",
+                           "preprocessing": {"harmonize": False},
+                           "selection": {"method": "none"}, "validation": FAST})
+    run = fit_run(tmp_path, spec, table=table)
+    assert json.loads((run / "features.json").read_text())["columns"] == named
+    metrics = json.loads((run / "metrics.json").read_text())  # LOCO: AUC within centre too
+    assert {"roc_auc", "roc_auc_within_centre"} <= set(metrics["metrics"])
+    assert set(metrics["per_centre"]) <= set(table["center"]) and metrics["per_centre"]
+    assert "named columns: age, tobacco, GTVp_MASK_volume_ml" in (run / "model_card.md").read_text()
+    with pytest.raises(InputDataError, match=r"lacks 1 column.*GTVp_MASK_colour"):
+        fit_run(tmp_path, spec.model_copy(update={"columns": [*named, "GTVp_MASK_colour"]}),
+                table=table)
+    with pytest.raises(ConfigError, match="a spec needs predictors"):
+        spec_from_dict({"name": "t_none", "task": "hpv", "estimator": "elasticnet_logistic"})
+
+
 def test_yeo_johnson_scaling_makes_a_skewed_feature_symmetric(table):
     spec = spec_from_dict({"name": "t_yj", "task": "hpv", "features": ["MASK"],
                            "estimator": "elasticnet_logistic",
@@ -121,6 +142,18 @@ def test_within_centre_c_compares_only_patients_scored_by_the_same_model():
     assert within_centre_c(y, risk, centres) == 1.0  # perfect within each centre
     assert harrell_c(y, risk) < 0.5  # pooled C punishes the scale difference between folds
     assert within_centre_c(y, risk, np.array(["A"] * 8)) == pytest.approx(harrell_c(y, risk))
+
+
+def test_within_centre_auc_weights_each_centre_by_its_pairs():
+    from radiomics_hnc.modeling.metrics import within_centre_auc
+
+    y = np.array([0, 1, 1, 0, 0, 1, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.8, 0.9, 0.65])  # B's model has a higher baseline
+    centres = np.array(["A"] * 3 + ["B"] * 5)
+    # A: 2 pairs, both right; B: 6 pairs, 5 right (0.65 ranks below 0.7)
+    assert within_centre_auc(y, p, centres) == pytest.approx((2 * 1.0 + 6 * 5 / 6) / 8)
+    assert within_centre_auc(y, p, np.array(["A"] * 8)) == pytest.approx(roc_auc_score(y, p))
+    assert np.isnan(within_centre_auc(y[1:3], p[1:3], centres[1:3]))  # one class: no pair
 
 
 def test_xgb_survival_risk_is_higher_for_earlier_relapse():

@@ -23,8 +23,10 @@ def _fmt(entry: dict[str, Any]) -> str:
 def model_card(spec: ModelSpec, metrics: dict[str, Any], importance: pd.DataFrame,
                columns: Sequence[str], top: int = 10) -> str:
     """Markdown text of the model card of one run."""
+    predictors = ([f"feature sets: {', '.join(spec.features)}"] if spec.features else []) + (
+        [f"named columns: {', '.join(spec.columns)}"] if spec.columns else [])
     lines = [f"# Model card: {spec.name}", "", spec.description or "", "",
-             "## Data", f"- task: {spec.task}; feature sets: {', '.join(spec.features)}",
+             "## Data", f"- task: {spec.task}; {'; '.join(predictors)}",
              f"- patients: {metrics['n_patients']} ({metrics['n_labelled']} with a known "
              f"endpoint); input features: {len(columns)}",
              f"- estimator: `{spec.estimator}` {spec.params or ''}", "",

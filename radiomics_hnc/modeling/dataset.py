@@ -20,8 +20,13 @@ CLINICAL_PREDICTORS = tuple(c for c in CLINICAL_COLUMNS
 _STAGE = re.compile(r"^\s*[TNM]?\s*(\d)")
 
 
-def feature_columns(table: pd.DataFrame, feature_sets: Sequence[str]) -> list[str]:
-    """Columns of ``table`` in the requested sets (modality token after the scope prefix)."""
+def feature_columns(table: pd.DataFrame, feature_sets: Sequence[str],
+                    named: Sequence[str] = ()) -> list[str]:
+    """Columns of ``table`` in the requested sets (modality token after the scope prefix), then
+    the ``named`` columns not already among them.
+
+    Named columns are not checked here: :func:`model_inputs` names any the table lacks.
+    """
     columns: list[str] = []
     for name in table.columns:
         parts = str(name).split("_", 2)
@@ -29,6 +34,7 @@ def feature_columns(table: pd.DataFrame, feature_sets: Sequence[str]) -> list[st
             columns.append(str(name))
     if "clinical" in feature_sets:
         columns = [c for c in CLINICAL_PREDICTORS if c in table.columns] + columns
+    columns += [c for c in dict.fromkeys(named) if c not in columns]
     if not columns:
         raise InputDataError(f"no feature columns for sets {list(feature_sets)}",
                              hint="check the features table was extracted for these modalities")

@@ -48,6 +48,24 @@ def within_centre_c(y, risk: np.ndarray, centres: np.ndarray) -> float:
     return float((concordant + 0.5 * tied) / comparable) if comparable else float("nan")
 
 
+def within_centre_auc(y: np.ndarray, p: np.ndarray, centres: np.ndarray) -> float:
+    """ROC AUC over positive-negative pairs from the same centre only.
+
+    The classification twin of :func:`within_centre_c`: under leave-one-centre-out each fold's
+    model sets its own baseline from the other centres' prevalence, so pooled AUC also ranks
+    patients across models. Each centre's AUC is weighted by its number of pairs.
+    """
+    concordant = pairs = 0.0
+    for centre in np.unique(centres):
+        rows = centres == centre
+        positives = int(y[rows].sum())
+        negatives = int(rows.sum()) - positives
+        if positives and negatives:
+            concordant += roc_auc_score(y[rows], p[rows]) * positives * negatives
+            pairs += positives * negatives
+    return concordant / pairs if pairs else float("nan")
+
+
 def uno_c(y_train, y, risk: np.ndarray) -> float:
     """Uno's IPCW concordance, censoring distribution from ``y_train``, truncated at 3 years."""
     tau = min(HORIZONS_DAYS[-1], float(y["rfs_days"].max()) - 1e-6)

@@ -36,6 +36,7 @@ from radiomics_hnc.modeling.metrics import (
     harrell_c,
     hpv_metrics,
     rfs_metrics,
+    within_centre_auc,
     within_centre_c,
 )
 from radiomics_hnc.modeling.pipeline import build_pipeline
@@ -80,7 +81,7 @@ def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None 
             raise InputDataError("no patients table", path=path,
                                  hint="run `radiomics-hnc extract` first")
         table = pd.read_parquet(path)
-    columns = feature_columns(table, spec.features)
+    columns = feature_columns(table, spec.features, spec.columns)
     inputs = columns + [c for c in spec.preprocessing.combat_covariates if c not in columns]
     X = model_inputs(table, inputs)  # covariates preserved by ComBat are inputs, not predictors
     model = with_tuning(build_pipeline(spec, columns), spec)
@@ -151,13 +152,23 @@ def _validate_hpv(model, X, table, spec: ModelSpec, scheme: str):
     predicted = (prob >= threshold).astype(int)
     idx = idx[np.isfinite(prob[idx])]  # holdout: only the held-out centres
     yk, pk, ck = y[idx], prob[idx], predicted[idx]
+    centres = X[CENTRE_COLUMN].to_numpy()[idx]
 
     def score(rows):
-        return hpv_metrics(yk[rows], pk[rows], ck[rows])
+        scores = hpv_metrics(yk[rows], pk[rows], ck[rows])
+        if scheme == "loco":
+            scores["roc_auc_within_centre"] = within_centre_auc(yk[rows], pk[rows], centres[rows])
+        return scores
 
     cfg = spec.validation
     metrics = {"metrics": bootstrap(score, len(idx), cfg.n_bootstrap, cfg.seed, yk),
                "pooled_centres": plan.pooled_centres}
+    if scheme == "loco":
+        metrics["per_centre"] = {  # ROC AUC of each centre when it was the test fold
+            str(c): {"n": int((centres == c).sum()),
+                     "roc_auc": within_centre_auc(yk[centres == c], pk[centres == c],
+                                                  centres[centres == c])}
+            for c in np.unique(centres)}
     oof = pd.DataFrame({"patient_id": X.index, "center": X[CENTRE_COLUMN].to_numpy(),
                         "fold": folds, "hpv_status": np.where(known, y, np.nan),
                         "probability": prob, "threshold": threshold, "predicted": predicted})

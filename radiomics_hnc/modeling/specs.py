@@ -65,18 +65,30 @@ class Validation(_Strict):
 
 
 class ModelSpec(_Strict):
-    """One model: task, features, preprocessing, selection, estimator, validation."""
+    """One model: task, predictors, preprocessing, selection, estimator, validation.
+
+    Predictors are every column of the ``features`` sets plus the ``columns`` named one by one
+    (a pre-specified model, e.g. from the literature, names only columns).
+    """
 
     name: str
     task: Literal["rfs", "hpv"]
     description: str = ""
-    features: list[FeatureSet] = Field(min_length=1)
+    features: list[FeatureSet] = Field(default_factory=list)
+    columns: list[str] = Field(default_factory=list)
     estimator: str
     params: dict[str, Any] = Field(default_factory=dict)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     selection: Selection = Field(default_factory=Selection)
     tuning: Tuning | None = None
     validation: Validation = Field(default_factory=Validation)
+
+    @model_validator(mode="after")
+    def _some_predictors(self) -> ModelSpec:
+        if not self.features and not self.columns:
+            raise ValueError("a spec needs predictors: feature sets in 'features', "
+                             "named columns in 'columns', or both")
+        return self
 
     @model_validator(mode="after")
     def _known_estimator(self) -> ModelSpec:

@@ -3,6 +3,8 @@
 For tests, benchmarks and demos where no extracted cohort exists. Relapse hazard depends on
 two PET features and one CT feature (log hazard ratio ``beta`` per SD); HPV status on a PET
 and a MASK feature. Each centre shifts and scales every radiomic feature (the batch effect).
+The lesion-pattern columns that shipped specs name (``LESION_PATTERN``) are there too, without
+signal or batch effect.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pandas as pd
 #: Names of the features carrying the survival signal (in decreasing weight).
 RFS_SIGNAL = ("GTVp_PT_suv_SUVmax", "GTVall_PT_suv_MTV", "GTVp_CT_original_glcm_Contrast")
 HPV_SIGNAL = ("GTVp_PT_original_firstorder_Entropy", "GTVn_MASK_count")
+LESION_PATTERN = ("GTVp_MASK_count", "GTVp_MASK_volume_ml", "GTVn_MASK_volume_ml_mean")
 
 
 def synthetic_patients(n_patients: int = 300, n_noise: int = 40, centres: dict | None = None,
@@ -71,6 +74,10 @@ def synthetic_patients(n_patients: int = 300, n_noise: int = 40, centres: dict |
         "rfs_days": np.minimum(event_time, censor_time).round(),
     })
     out = pd.concat([table.iloc[:, :2], clinical, table.iloc[:, 2:]], axis=1)
+    has_primary = rng.uniform(size=n_patients) > 0.05
+    out["GTVp_MASK_count"] = has_primary.astype(float)
+    out["GTVp_MASK_volume_ml"] = np.where(has_primary, rng.lognormal(3.0, 0.8, n_patients), np.nan)
+    out["GTVn_MASK_volume_ml_mean"] = rng.lognormal(1.0, 0.8, n_patients)
     out.attrs["oracle_log_hazard"] = log_hazard  # the true risk, for oracle C-index
     out.attrs["oracle_hpv_logit"] = hpv_logit  # the true HPV log-odds, for oracle AUC
     return out

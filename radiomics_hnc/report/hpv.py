@@ -12,7 +12,8 @@ from radiomics_hnc.report.content import Figure, Section, Table, Text
 from radiomics_hnc.report.inputs import Run, oof_scores
 from radiomics_hnc.report.model_summary import best_run, comparison_table, importance_figure
 
-HPV_METRICS = {"roc_auc": "ROC AUC", "balanced_accuracy": "Balanced accuracy",
+HPV_METRICS = {"roc_auc": "ROC AUC", "roc_auc_within_centre": "AUC within centre",
+               "balanced_accuracy": "Balanced accuracy",
                "sensitivity": "Sensitivity", "specificity": "Specificity", "brier": "Brier",
                "calibration_slope": "Calibration slope"}
 BOOTSTRAP_RESAMPLES = 500

@@ -31,6 +31,7 @@ METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "c_index_within_centre": ("c_index_within_centre",),
     "ibs": ("ibs", "integrated_brier_score"),
     "roc_auc": ("roc_auc", "auc"),
+    "roc_auc_within_centre": ("roc_auc_within_centre",),
     "balanced_accuracy": ("balanced_accuracy", "bacc"),
     "sensitivity": ("sensitivity", "recall"),
     "specificity": ("specificity",),
