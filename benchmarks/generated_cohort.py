@@ -5,7 +5,7 @@ from the ground-truth masks, then fits every RFS and HPV spec in models/ with
 leave-one-centre-out validation (and plain 5-fold beside it). Reports each model's C-index /
 ROC AUC with 95 % CI beside the oracle scores (true risk, true HPV probability), and whether
 ComBat removes the centre effect in the extracted features. Writes
-benchmarks/results/generated_cohort.json.
+benchmarks/results/<name>.json (default generated_cohort.json).
 
     python -m benchmarks.generated_cohort [--patients 300] [--seed 0] [--jobs 2] [--cv loco]
         [--name generated_cohort]

@@ -207,3 +207,13 @@ def test_a_mask_of_specks_fails_that_patient_with_a_clear_reason(tmp_path):
     assert result.failed == ["CHUM-009"]
     message = result.errors.set_index("patient_id").loc["CHUM-009", "message"]
     assert "GTVn components" in message and "failed segmentation" in message
+
+
+def test_shipped_specs_name_only_columns_the_extraction_writes(first_run):
+    from radiomics_hnc.clinical import CLINICAL_COLUMNS
+    from radiomics_hnc.modeling import load_spec
+
+    models = Path(__file__).resolve().parents[1] / "models"
+    named = {c for path in models.glob("[rh][fp][sv]_*.yaml") for c in load_spec(path).columns}
+    assert named  # hpv_lesion_pattern names its predictors
+    assert named - set(CLINICAL_COLUMNS) <= set(first_run.patients.columns)

@@ -156,9 +156,11 @@ def _write_runs(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Generator)
                         "probability": probability, "threshold": 0.45,
                         "predicted": (probability >= 0.45).astype(int)})
     spec = {"name": "hpv_elasticnet", "task": "hpv", "features": ["PT", "CT"],
+            "columns": ["age", "GTVp_MASK_count"],
             "estimator": "logistic_elasticnet", "preprocessing": {"harmonize": True}}
     _write_run(ws.runs_dir / "hpv_elasticnet_loco", spec,
-               {"metrics": {"roc_auc": _ci(0.8), "balanced_accuracy": _ci(0.7)}, "cv": "loco"},
+               {"metrics": {"roc_auc": _ci(0.8), "roc_auc_within_centre": _ci(0.83),
+                            "balanced_accuracy": _ci(0.7)}, "cv": "loco"},
                oof)
 
 
@@ -182,6 +184,13 @@ def test_full_workspace_has_every_section(full_report: Path) -> None:
                                   "hpv", "methods"}
     assert full_report == full_report.parent / "index.html"
     assert full_report.parent.name == "report"
+
+
+def test_hpv_table_names_predictors_and_within_centre_auc(full_report: Path) -> None:
+    html = full_report.read_text()
+    hpv = html[html.index('<section id="hpv"'):html.index('<section id="methods"')]
+    assert "AUC within centre" in hpv and "<td>0.83</td><td>0.780–0.880</td>" in hpv
+    assert "PT+CT+2 named columns" in hpv
 
 
 def test_page_is_self_contained(full_report: Path) -> None:

@@ -30,9 +30,10 @@ from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.util import check_y_survival
 
 from radiomics_hnc.harmonize import ComBat
-from radiomics_hnc.modeling.dataset import CENTRE_COLUMN, CLINICAL_PREDICTORS
+from radiomics_hnc.modeling.dataset import CENTRE_COLUMN
 from radiomics_hnc.modeling.estimators import build_estimator
 from radiomics_hnc.modeling.specs import ModelSpec
+from radiomics_hnc.workspace import is_patient_feature
 
 
 class CorrelationFilter(SelectorMixin, BaseEstimator):
@@ -126,14 +127,16 @@ def build_pipeline(spec: ModelSpec, columns: Sequence[str]) -> Pipeline:
     """
     pre = spec.preprocessing
     covariates = list(pre.combat_covariates)
-    radiomic = [c for c in columns if c not in CLINICAL_PREDICTORS and c not in covariates]
-    clinical = [c for c in columns if c in CLINICAL_PREDICTORS]
+    # Only image features carry scanner effects; clinical variables and any other named column
+    # (a covariate that is also a predictor, say) pass through unharmonised.
+    radiomic = [c for c in columns if is_patient_feature(c) and c not in covariates]
+    others = [c for c in columns if c not in radiomic]
     if pre.harmonize and radiomic:
         combat = ComBat(batch_column=CENTRE_COLUMN, covariates=covariates or None,
                         parametric=pre.combat_parametric, unseen=pre.combat_unseen)
         front = ColumnTransformer(
             [("combat", combat, [*radiomic, CENTRE_COLUMN, *covariates]),
-             ("clinical", "passthrough", clinical)],
+             ("others", "passthrough", others)],
             verbose_feature_names_out=False)
     else:
         front = ColumnTransformer([("features", "passthrough", list(columns))],

@@ -88,6 +88,15 @@ class ModelSpec(_Strict):
         if not self.features and not self.columns:
             raise ValueError("a spec needs predictors: feature sets in 'features', "
                              "named columns in 'columns', or both")
+        repeated = sorted({c for c in self.columns if self.columns.count(c) > 1})
+        # Ids, and outcomes known only after treatment (HPV status is a baseline fact: a
+        # predictor of RFS, the target of an HPV model).
+        barred = {"patient_id", "center", "relapse", "rfs_days"} | (
+            {"hpv_status"} if self.task == "hpv" else set())
+        if repeated or barred & set(self.columns):
+            raise ValueError(f"columns: {', '.join(repeated)} named twice" if repeated else
+                             f"columns: {', '.join(sorted(barred & set(self.columns)))} cannot "
+                             f"be a predictor of a {self.task} model")
         return self
 
     @model_validator(mode="after")

@@ -75,9 +75,10 @@ def synthetic_patients(n_patients: int = 300, n_noise: int = 40, centres: dict |
     })
     out = pd.concat([table.iloc[:, :2], clinical, table.iloc[:, 2:]], axis=1)
     has_primary = rng.uniform(size=n_patients) > 0.05
-    out["GTVp_MASK_count"] = has_primary.astype(float)
-    out["GTVp_MASK_volume_ml"] = np.where(has_primary, rng.lognormal(3.0, 0.8, n_patients), np.nan)
-    out["GTVn_MASK_volume_ml_mean"] = rng.lognormal(1.0, 0.8, n_patients)
+    count, volume, node_volume = LESION_PATTERN
+    out[count] = has_primary.astype(float)
+    out[volume] = np.where(has_primary, rng.lognormal(3.0, 0.8, n_patients), np.nan)
+    out[node_volume] = rng.lognormal(1.0, 0.8, n_patients)
     out.attrs["oracle_log_hazard"] = log_hazard  # the true risk, for oracle C-index
     out.attrs["oracle_hpv_logit"] = hpv_logit  # the true HPV log-odds, for oracle AUC
     return out

@@ -142,9 +142,11 @@ class Run:
     @property
     def feature_set(self) -> str:
         value = self.spec.get("features") or self.spec.get("feature_set") or ""
-        if isinstance(value, Sequence) and not isinstance(value, str):
-            return "+".join(str(v) for v in value)
-        return str(value)
+        parts = ([str(v) for v in value] if isinstance(value, Sequence)
+                 and not isinstance(value, str) else [str(value)] if value else [])
+        if named := self.spec.get("columns"):
+            parts.append(f"{len(named)} named columns")
+        return "+".join(parts)
 
 
 def read_runs(ws: Workspace) -> list[Run]:
