@@ -53,7 +53,10 @@ def centre_effect(table, seed: int = 0) -> dict[str, float]:
     In each of 5 stratified folds ComBat is fitted on the training rows and applies to the test
     rows (whose centre is known, as at deployment); the classifier only sees the features
     (missing values imputed by the training rows' medians, as extracted tables have some).
+    Centres with fewer patients than folds are left out (they cannot be stratified).
     """
+    counts = table["center"].value_counts()
+    table = table[table["center"].isin(counts.index[counts >= 5])]
     columns = feature_columns(table, ["PT", "CT", "RTDOSE", "MASK"])
     centres = table["center"].to_numpy()
     folds = StratifiedKFold(5, shuffle=True, random_state=seed).split(table, centres)

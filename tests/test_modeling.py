@@ -252,6 +252,19 @@ def test_fit_run_writes_everything_and_predict_checks_columns(tmp_path, table):
         predict_run(run, table.drop(columns="GTVp_PT_suv_SUVmax"))
 
 
+def test_a_centre_without_comparable_pairs_gets_nan_per_centre_c(tmp_path, table):
+    small = table.copy()
+    rows = small.index[small["center"] == "MDA"]
+    small.loc[rows, "relapse"] = 0
+    small.loc[small.loc[rows, "rfs_days"].idxmax(), "relapse"] = 1  # only the last one relapses
+    spec = spec_from_dict(rfs_spec(estimator="coxph", params={}, features=["clinical"],
+                                   preprocessing={"harmonize": False},
+                                   selection={"method": "none"}))
+    run = fit_run(tmp_path, spec, table=small)
+    per_centre = json.loads((run / "metrics.json").read_text())["per_centre"]
+    assert np.isnan(per_centre["MDA"]["c_index"]) and np.isfinite(per_centre["CHUM"]["c_index"])
+
+
 def test_hpv_run_predicts_unknown_status_patients(tmp_path, table):
     spec = spec_from_dict({"name": "t_hpv", "task": "hpv", "features": ["PT", "MASK"],
                            "estimator": "elasticnet_logistic",

@@ -141,7 +141,12 @@ def _validate_rfs(model, X, table, spec: ModelSpec, scheme: str):
 
 
 def _safe_c(y, risk) -> float:
-    return harrell_c(y, risk) if y["relapse"].any() and len(y) > 1 else float("nan")
+    """Harrell's C, or NaN for a centre without a comparable pair (no relapse, or only the
+    last follow-up relapsed)."""
+    try:
+        return harrell_c(y, risk)
+    except ValueError:  # sksurv's NoComparablePairException is a ValueError
+        return float("nan")
 
 
 def _validate_hpv(model, X, table, spec: ModelSpec, scheme: str):
