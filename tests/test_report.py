@@ -160,7 +160,9 @@ def _write_runs(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Generator)
             "estimator": "logistic_elasticnet", "preprocessing": {"harmonize": True}}
     _write_run(ws.runs_dir / "hpv_elasticnet_loco", spec,
                {"metrics": {"roc_auc": _ci(0.8), "roc_auc_within_centre": _ci(0.83),
-                            "balanced_accuracy": _ci(0.7)}, "cv": "loco"},
+                            "balanced_accuracy": _ci(0.7)}, "cv": "loco",
+                "per_centre": {c: {"n": PER_CENTRE, "roc_auc": float("nan") if i == 0
+                                   else 0.7 + 0.05 * i} for i, c in enumerate(CENTRES)}},
                oof)
 
 
@@ -233,6 +235,9 @@ def test_csv_tables_are_written(full_report: Path) -> None:
     per_centre = pd.read_csv(tables / "rfs_per_centre.csv")
     assert list(per_centre["Centre"]) == list(CENTRES)
     assert list(per_centre["Run"].unique()) == ["rfs_xgb_cox_loco"]
+    hpv_per_centre = pd.read_csv(tables / "hpv_per_centre.csv")  # a one-class centre: no row
+    assert list(hpv_per_centre["Centre"]) == list(CENTRES[1:])
+    assert hpv_per_centre["ROC AUC"].iloc[0] == pytest.approx(0.75)
 
 
 def test_table_one_counts_and_tests(full_workspace: Path, full_report: Path) -> None:

@@ -10,7 +10,12 @@ from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_s
 from radiomics_hnc.report import figures
 from radiomics_hnc.report.content import Figure, Section, Table, Text
 from radiomics_hnc.report.inputs import Run, oof_scores
-from radiomics_hnc.report.model_summary import best_run, comparison_table, importance_figure
+from radiomics_hnc.report.model_summary import (
+    best_run,
+    comparison_table,
+    importance_figure,
+    per_centre_table,
+)
 
 HPV_METRICS = {"roc_auc": "ROC AUC", "roc_auc_within_centre": "AUC within centre",
                "balanced_accuracy": "Balanced accuracy",
@@ -32,6 +37,11 @@ def hpv_section(runs: list[Run], manifest: pd.DataFrame | None, dpi: int,
                                 "bootstrap CI; patients with unknown HPV are not scored).",
                                 comparison_table(hpv, HPV_METRICS)))
     best = best_run(hpv, "roc_auc")
+    per_centre = per_centre_table(hpv, "roc_auc", "ROC AUC")
+    if not per_centre.empty:
+        section.blocks.append(Table("hpv_per_centre", "ROC AUC per held-out centre "
+                                    "(leave-one-centre-out runs; centres with one class only "
+                                    "are not scored).", per_centre))
     scores = oof_scores(best, manifest).dropna(subset=["score", "hpv_status"])
     labels = scores["hpv_status"].astype(int).to_numpy()
     if len(np.unique(labels)) == 2:

@@ -7,13 +7,16 @@ import pandas as pd
 
 from radiomics_hnc.report import figures
 from radiomics_hnc.report.content import Figure
-from radiomics_hnc.report.inputs import Run
+from radiomics_hnc.report.inputs import Run, metric_triplet
 
 #: Validation schemes in the order they are reported; leave-one-centre-out is the headline.
 SCHEME_ORDER = ("loco", "holdout", "kfold")
 SCHEME_LABELS = {"loco": "leave-one-centre-out cross-validation",
                  "holdout": "a held-out-centre split", "kfold": "repeated stratified k-fold"}
 TOP_FEATURES = 15
+
+
+PER_CENTRE_KEYS = ("per_center", "by_center", "per_centre", "by_centre", "centers")
 
 
 def scheme_rank(scheme: str) -> int:
@@ -47,6 +50,22 @@ def comparison_table(runs: list[Run], metrics: dict[str, str]) -> pd.DataFrame:
             row[f"{title} 95% CI"] = (f"{low:.3f}–{high:.3f}" if np.isfinite(low)
                                       and np.isfinite(high) else "")
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def per_centre_table(runs: list[Run], metric: str, label: str) -> pd.DataFrame:
+    """``metric`` of each held-out centre, from the ``per_centre`` part of metrics.json."""
+    rows = []
+    for run in runs:
+        per_centre = next((run.metrics[k] for k in PER_CENTRE_KEYS
+                           if isinstance(run.metrics.get(k), dict)), {})
+        for centre, values in per_centre.items():
+            estimate, low, high = metric_triplet(
+                values if isinstance(values, dict) else {metric: values}, metric)
+            if np.isfinite(estimate):
+                rows.append({"Run": run.name, "Centre": str(centre), label: round(estimate, 3),
+                             "95% CI": f"{low:.3f}–{high:.3f}"
+                             if np.isfinite(low) and np.isfinite(high) else ""})
     return pd.DataFrame(rows)
 
 

@@ -13,11 +13,12 @@ from sksurv.metrics import cumulative_dynamic_auc
 
 from radiomics_hnc.report import figures, stats
 from radiomics_hnc.report.content import Figure, Section, Table, Text
-from radiomics_hnc.report.inputs import Run, metric_triplet, oof_scores
+from radiomics_hnc.report.inputs import Run, oof_scores
 from radiomics_hnc.report.model_summary import (
     best_run,
     comparison_table,
     importance_figure,
+    per_centre_table,
     scheme_rank,
 )
 from radiomics_hnc.workspace import is_patient_feature
@@ -42,7 +43,6 @@ CLINICAL_HR = {
     "hpv_status": ("HPV positive vs negative", 1.0),
 }
 TOP_RADIOMICS_HR = 5
-PER_CENTRE_KEYS = ("per_center", "by_center", "per_centre", "by_centre", "centers")
 HR_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 _SURVIVAL_COLUMN = re.compile(r"^(?:surv|survival|s)_?(?:at_)?(\d+(?:\.\d+)?)d?$", re.I)
 
@@ -62,7 +62,7 @@ def survival_section(runs: list[Run], manifest: pd.DataFrame | None,
                                 "better; IBS: integrated Brier score, lower is better).",
                                 comparison_table(rfs, RFS_METRICS)))
     best = best_run(rfs, "c_index")
-    per_centre = per_centre_table(rfs)
+    per_centre = per_centre_table(rfs, "c_index", "Harrell's C")
     if not per_centre.empty:
         section.blocks.append(Table("rfs_per_centre", "Harrell's C per held-out centre "
                                     "(leave-one-centre-out runs).", per_centre))
@@ -83,22 +83,6 @@ def survival_section(runs: list[Run], manifest: pd.DataFrame | None,
     if importance is not None:
         section.blocks.append(importance)
     return section
-
-
-def per_centre_table(runs: list[Run]) -> pd.DataFrame:
-    """C-index of each held-out centre, from the ``per_center`` part of metrics.json."""
-    rows = []
-    for run in runs:
-        per_centre = next((run.metrics[k] for k in PER_CENTRE_KEYS
-                           if isinstance(run.metrics.get(k), dict)), {})
-        for centre, values in per_centre.items():
-            estimate, low, high = (metric_triplet(values, "c_index") if isinstance(values, dict)
-                                   else metric_triplet({"c_index": values}, "c_index"))
-            if np.isfinite(estimate):
-                rows.append({"Run": run.name, "Centre": str(centre), "Harrell's C":
-                             round(estimate, 3), "95% CI": f"{low:.3f}–{high:.3f}"
-                             if np.isfinite(low) and np.isfinite(high) else ""})
-    return pd.DataFrame(rows)
 
 
 def risk_group_blocks(scores: pd.DataFrame, dpi: int) -> list[Table | Figure]:
