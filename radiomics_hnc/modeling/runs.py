@@ -129,15 +129,20 @@ def _validate_rfs(model, X, table, spec: ModelSpec, scheme: str):
                                     strata[tested]),
                "pooled_centres": plan.pooled_centres}
     if scheme == "loco":
-        metrics["per_centre"] = {  # C-index of each centre when it was the test fold
-            str(c): {"n": int((centres == c).sum()),
-                     "c_index": _safe_c(yk[centres == c], risk[centres == c])}
-            for c in np.unique(centres)}
+        metrics["per_centre"] = _per_centre(centres, "c_index",
+                                            lambda rows: _safe_c(yk[rows], risk[rows]))
     oof = pd.DataFrame({"patient_id": X.index[idx], "center": centres, "fold": folds,
                         "relapse": yk["relapse"], "rfs_days": yk["rfs_days"], "risk": risk})
     for horizon in HORIZONS_DAYS:
         oof[f"survival_{int(horizon)}d"] = survival[:, np.searchsorted(grid, horizon)]
     return oof, metrics, y, known
+
+
+def _per_centre(centres: np.ndarray, key: str, score) -> dict[str, dict[str, float]]:
+    """``score(rows)`` of each centre's patients, i.e. of each centre when it was the LOCO test
+    fold, with the centre's size."""
+    return {str(c): {"n": int((centres == c).sum()), key: score(centres == c)}
+            for c in np.unique(centres)}
 
 
 def _safe_c(y, risk) -> float:
@@ -169,11 +174,8 @@ def _validate_hpv(model, X, table, spec: ModelSpec, scheme: str):
     metrics = {"metrics": bootstrap(score, len(idx), cfg.n_bootstrap, cfg.seed, yk),
                "pooled_centres": plan.pooled_centres}
     if scheme == "loco":
-        metrics["per_centre"] = {  # ROC AUC of each centre when it was the test fold
-            str(c): {"n": int((centres == c).sum()),
-                     "roc_auc": within_centre_auc(yk[centres == c], pk[centres == c],
-                                                  centres[centres == c])}
-            for c in np.unique(centres)}
+        metrics["per_centre"] = _per_centre(  # one centre's AUC, NaN with one class only
+            centres, "roc_auc", lambda rows: within_centre_auc(yk[rows], pk[rows], centres[rows]))
     oof = pd.DataFrame({"patient_id": X.index, "center": X[CENTRE_COLUMN].to_numpy(),
                         "fold": folds, "hpv_status": np.where(known, y, np.nan),
                         "probability": prob, "threshold": threshold, "predicted": predicted})

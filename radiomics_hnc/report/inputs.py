@@ -142,8 +142,8 @@ class Run:
     @property
     def feature_set(self) -> str:
         value = self.spec.get("features") or self.spec.get("feature_set") or ""
-        parts = ([str(v) for v in value] if isinstance(value, Sequence)
-                 and not isinstance(value, str) else [str(value)] if value else [])
+        values = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+        parts = [str(v) for v in values if v]
         if named := self.spec.get("columns"):
             parts.append(f"{len(named)} named columns")
         return "+".join(parts)
