@@ -34,13 +34,14 @@ from monai.transforms import (
 from monai.utils import set_determinism
 
 from radiomics_hnc.errors import ConfigError, InputDataError
-from radiomics_hnc.io import atomic_path, provenance, text_sha256, write_json
+from radiomics_hnc.io import atomic_path, provenance, text_sha256, write_csv, write_json
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.segment.network import build_network, patch_multiple
 from radiomics_hnc.segment.predict import (
     BEST_CHECKPOINT,
     SPEC_FILE,
     infer_labels,
+    load_checkpoint,
     pick_device,
     remove_small_components,
 )
@@ -53,6 +54,11 @@ log = logging.getLogger(__name__)
 LAST_CHECKPOINT = "last.pt"
 LOG_FILE = "training_log.csv"
 KEYS = ("image", "label")
+#: What ``last.pt`` holds: tensors (weights, optimiser moments) and plain values only, so that
+#: it loads with ``torch.load(weights_only=True)``. Randomness needs no state: each epoch
+#: reseeds from the spec's seed and the epoch number.
+_RESUME_KEYS = ("model", "optimizer", "scaler", "epoch", "best_epoch", "best_score", "rows",
+                "resume_key")
 
 
 @dataclass(frozen=True)
@@ -191,7 +197,7 @@ class _Trainer:
         path = self.out_dir / LAST_CHECKPOINT
         if not path.is_file():
             return
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = load_checkpoint(path, self.device, _RESUME_KEYS)
         if state["resume_key"] != _resume_key(self.spec):
             raise ConfigError("the model folder holds a run with another spec", path=path,
                               hint="use a new --out folder or the same spec")
@@ -235,8 +241,7 @@ class _Trainer:
                  "rows": self.rows, "resume_key": _resume_key(self.spec)}
         with atomic_path(self.out_dir / LAST_CHECKPOINT) as tmp:
             torch.save(state, tmp)
-        with atomic_path(self.out_dir / LOG_FILE) as tmp:
-            pd.DataFrame(self.rows).to_csv(tmp, index=False)
+        write_csv(pd.DataFrame(self.rows), self.out_dir / LOG_FILE)
 
 
 def _check_patch(spec: SegmentationSpec) -> None:
