@@ -172,7 +172,9 @@ def test_crafted_checkpoints_are_refused_without_running_code(trained, tmp_path)
     shutil.copy(crafted, folder / LAST_CHECKPOINT)
     with pytest.raises(InputDataError, match=r"last\.pt: checkpoint refused: it is not a plain "
                                              r"file of tensors and values \(getattr\)"):
-        train_segmenter(ws, SegmentationSpec.model_validate(TINY_SPEC), folder, epochs=3)
+        train_segmenter(ws, SegmentationSpec.model_validate(TINY_SPEC), folder, epochs=3,
+                        cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # refused before any preprocessing
     shutil.copy(crafted, folder / "best.pt")
     with pytest.raises(InputDataError, match=r"best\.pt: checkpoint refused"):
         predict_cohort(ws, folder)

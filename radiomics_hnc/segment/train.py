@@ -282,6 +282,9 @@ def train_segmenter(
     _check_patch(spec)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    set_determinism(seed=spec.training.seed)
+    trainer = _Trainer(spec, out_dir, pick_device(device))
+    trainer.resume()  # a crafted or foreign last.pt is refused before any preprocessing
     ws = Workspace(workspace)
     manifest = ws.eligible_manifest()
     manifest = manifest[manifest["label_path"].notna()].reset_index(drop=True)
@@ -295,10 +298,7 @@ def train_segmenter(
     if not train_ids or not val_ids:
         raise InputDataError("too few readable patients to train and validate", path=ws.root)
 
-    set_determinism(seed=spec.training.seed)
-    trainer = _Trainer(spec, out_dir, pick_device(device))
     (out_dir / SPEC_FILE).write_text(spec.to_yaml())
-    trainer.resume()
     transforms = training_transforms(spec)
     dataset = Dataset([{"image": cases[p].image, "label": cases[p].label} for p in train_ids],
                       transform=transforms)
