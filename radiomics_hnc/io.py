@@ -101,6 +101,42 @@ def write_parquet(
     return path
 
 
+#: First characters that make a spreadsheet read a text cell as a formula (OWASP, "CSV
+#: injection"): such cells get a leading single quote, which spreadsheets show as text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value: Any) -> Any:
+    """``value`` with a leading ``'`` when it is text a spreadsheet would run as a formula.
+
+    Numbers stay numbers, and so does text that is a plain number ("-0.5"): a spreadsheet
+    reads it as that number, never as a formula.
+    """
+    if not isinstance(value, str) or not value.startswith(FORMULA_TRIGGERS):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` atomically as a CSV for spreadsheets (no index), every text cell and
+    column name passed through :func:`neutralise_formula`: CSVs go to people who open them in
+    Excel, and patient ids, clinical values and feature names come from users' files."""
+    safe = frame.rename(columns=neutralise_formula)
+    for column in range(safe.shape[1]):
+        values = safe.iloc[:, column]
+        if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(
+                values)):
+            safe.isetitem(column, values.astype(object).map(neutralise_formula))
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        safe.to_csv(tmp, index=False)
+    return path
+
+
 def read_provenance(path: str | Path) -> dict[str, Any]:
     """The provenance record of a parquet file written by :func:`write_parquet` (empty if none)."""
     metadata = pq.read_schema(path).metadata or {}

@@ -125,7 +125,7 @@ def map_patients(
 
 def _progress(enabled: bool) -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),  # descriptions as written
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("failed: {task.fields[failed]}"),

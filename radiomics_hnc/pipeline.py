@@ -195,10 +195,11 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
             for name in names:
                 path = model_spec_path(name)
                 run_name = f"{path.stem}_{settings.cv}{suffix}"
-                stages.append(Stage(
+                run_dir = ws.child(ws.runs_dir, run_name, f"run name of {path.name}")  # checked
+                stages.append(Stage(  # before any stage runs, not after extraction
                     f"fit-{path.stem}{suffix}",
                     _fit_action(ws.root, path, settings.cv, patients, run_name),
-                    [ws.runs_dir / run_name / "metrics.json"], [patients, path],
+                    [run_dir / "metrics.json"], [patients, path],
                     {"cv": settings.cv, "task": task}, optional=True,
                 ))
     if settings.report:

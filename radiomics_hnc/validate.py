@@ -31,8 +31,8 @@ from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.workspace import (
     IMAGE_ROLES,
     Workspace,
-    is_safe_patient_id,
     manifest_records,
+    unsafe_name_reason,
 )
 
 log = logging.getLogger(__name__)
@@ -296,10 +296,9 @@ def check_cohort(manifest: pd.DataFrame, notes: dict[str, Any]) -> list[Finding]
     found: list[Finding] = []
     ids = manifest["patient_id"].astype(str)
     for pid in ids:
-        if not is_safe_patient_id(pid):
-            found.append(finding("unsafe_id", pid, "patient id contains path separators, '..' "
-                                 "or control characters and will never be used in a file name",
-                                 found=repr(pid)))
+        if reason := unsafe_name_reason(pid):
+            found.append(finding("unsafe_id", pid, f"the patient id {reason}, so it will never "
+                                 "be used in a file name", found=repr(pid)))
     folded = ids.str.upper().str.replace("_", "-", regex=False)
     for key in folded[folded.duplicated(keep=False)].unique():
         twins = sorted(ids[folded == key])

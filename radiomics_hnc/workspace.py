@@ -2,20 +2,22 @@
 
 Stages talk to each other only through these files, so any stage can be rerun, replaced by a
 user's own files, or run on another machine. Output file names built from a patient id go
-through :func:`patient_file`, which refuses ids that could escape the folder.
+through :func:`patient_file`, and folders named by the user (run names) through
+:meth:`Workspace.child`: both apply :func:`unsafe_name_reason`, so no name can escape its folder.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import os
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from radiomics_hnc.errors import InputDataError
+from radiomics_hnc.errors import ConfigError, InputDataError
 
 #: Image roles of the manifest, in display order: ``<role>_path`` and geometry columns.
 IMAGE_ROLES = ("ct", "pet", "label", "planning_ct", "dose")
@@ -25,7 +27,10 @@ GEOMETRY_FIELDS = ("size", "spacing", "origin", "direction", "orientation")
 #: primary, nodal aggregates, the whole disease.
 FEATURE_SCOPES = ("GTVp", "GTVn", "GTVall")
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: Longest patient id or run name accepted as a file or folder name.
+MAX_NAME_LENGTH = 128
+_NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_.-")
+_NAME_RULE = "letters, digits, '-', '_' and '.' only, starting with a letter or digit"
 
 
 def is_patient_feature(name: object) -> bool:
@@ -34,20 +39,67 @@ def is_patient_feature(name: object) -> bool:
     return text.split("_", 1)[0] in FEATURE_SCOPES and text.count("_") >= 2
 
 
-def is_safe_patient_id(patient_id: str) -> bool:
-    """True when ``patient_id`` can be used as a file name: no separators, no '..', no controls."""
-    return bool(_SAFE_ID.match(patient_id)) and ".." not in patient_id and len(patient_id) <= 128
+def unsafe_name_reason(name: str) -> str | None:
+    """Why ``name`` cannot be a file or folder name in the workspace, or None when it can.
+
+    One rule for patient ids and run names: ASCII letters, digits, '_', '.' and '-', starting
+    with a letter or digit, no '..', at most :data:`MAX_NAME_LENGTH` characters. So a name can
+    never hold a path separator, climb out of its folder, hide as a dot file or differ between
+    file systems. The reason completes the sentence "the name ...", e.g. "contains a space at
+    position 5".
+    """
+    if not name:
+        return "is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is longer than {MAX_NAME_LENGTH} characters ({len(name)})"
+    for position, char in enumerate(name, start=1):
+        if char not in _NAME_CHARACTERS:
+            return f"contains {_describe_character(char)} at position {position}"
+    if not name[0].isalnum():
+        return f"starts with {name[0]!r}"
+    if ".." in name:
+        return "contains '..'"
+    return None
+
+
+def _describe_character(char: str) -> str:
+    if char == " ":
+        return "a space"
+    if char in "/\\":
+        return f"{char!r} (a path separator)"
+    if not char.isprintable():
+        return f"a control character (U+{ord(char):04X})"
+    return repr(char)
 
 
 def patient_file(folder: str | Path, patient_id: str, suffix: str) -> Path:
     """``folder/<patient_id><suffix>``, refusing ids that are not safe as file names."""
-    if not is_safe_patient_id(patient_id):
+    reason = unsafe_name_reason(patient_id)
+    if reason is not None:
         raise InputDataError(
-            f"patient id {patient_id!r} is not safe as a file name",
-            patient_id=repr(patient_id),
-            hint="rename the patient (letters, digits, '-', '_' and '.' only)",
+            f"patient id {patient_id!r} is not safe as a file name: it {reason}",
+            patient_id=repr(patient_id), hint=f"rename the patient ({_NAME_RULE})",
         )
     return Path(folder) / f"{patient_id}{suffix}"
+
+
+def check_writable(folder: str | Path, what: str = "workspace") -> None:
+    """Refuse, before any work starts, an output folder that is a file or is read-only.
+
+    A folder that does not exist yet is checked at its nearest existing parent, where it will
+    be created. Commands that write call this first, so that a read-only workspace does not
+    compute every patient and then fail to write.
+    """
+    path = Path(folder).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    subject = f"the {what}" if existing == path else f"a parent of the {what} {folder}"
+    if not existing.is_dir():
+        raise InputDataError(f"{subject} is a file, not a folder", path=existing,
+                             hint=f"choose a folder for the {what}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputDataError(f"{subject} is read-only (no permission to write here)",
+                             path=existing,
+                             hint=f"choose a writable {what} or fix the folder's permissions")
 
 
 def manifest_records(manifest: pd.DataFrame, columns: list[str] | None = None) -> list[dict]:
@@ -99,6 +151,23 @@ class Workspace:
     @property
     def report_dir(self) -> Path:
         return self.root / "report"
+
+    def child(self, folder: Path, name: str, what: str) -> Path:
+        """``folder/name`` for a name the user chose (a run name, say), refusing one that is not
+        safe as a folder name or that would leave the workspace.
+
+        The containment check is lexical (no link is resolved), so a workspace whose ``runs/``
+        is a link to a larger disk keeps working.
+        """
+        reason = unsafe_name_reason(name)
+        if reason is not None:
+            raise ConfigError(f"{what} {name!r} cannot be used as a folder name: it {reason}",
+                              hint=f"choose another name ({_NAME_RULE})")
+        root = Path(os.path.normpath(self.root.absolute()))
+        path = Path(os.path.normpath((Path(folder) / name).absolute()))
+        if root not in path.parents:
+            raise ConfigError(f"{what} {name!r} would put {path} outside the workspace {root}")
+        return Path(folder) / name
 
     def load_manifest(self) -> pd.DataFrame:
         """The manifest written by ``discover`` (one row per patient)."""

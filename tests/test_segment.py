@@ -14,16 +14,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+import torch
 from typer.testing import CliRunner
 
 from radiomics_hnc.cli import app
-from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.errors import ConfigError, InputDataError
 from radiomics_hnc.io import write_image, write_parquet
 from radiomics_hnc.segment import evaluate_masks, load_spec, predict_cohort, train_segmenter
 from radiomics_hnc.segment.metrics import dice
 from radiomics_hnc.segment.preprocess import paste_back, preprocess_images
 from radiomics_hnc.segment.spec import SegmentationSpec, default_spec_path
 from radiomics_hnc.segment.train import LAST_CHECKPOINT, LOG_FILE, cosine_factor
+from tests.hostile import TouchOnUnpickle
 
 CT_DIRECTION = (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)  # x flipped: not the identity
 BRAIN_XYZ = (12.0, 0.0, 38.0)
@@ -156,6 +158,27 @@ def test_training_writes_checkpoints_and_log_then_resumes(trained):
     other = {**TINY_SPEC, "network": {**TINY_SPEC["network"], "channels": [4, 6]}}
     with pytest.raises(ConfigError, match="another spec"):
         train_segmenter(ws, SegmentationSpec.model_validate(other), resumed_dir)
+
+
+def test_crafted_checkpoints_are_refused_without_running_code(trained, tmp_path):
+    ws, model, _ = trained
+    marker, crafted = tmp_path / "marker", tmp_path / "crafted.pt"
+    torch.save({"model": {}, "epoch": TouchOnUnpickle(marker)}, crafted)
+    torch.load(crafted, weights_only=False)  # live: the unsafe load creates the marker
+    assert marker.exists()
+    marker.unlink()
+    folder = tmp_path / "model"
+    shutil.copytree(model, folder)
+    shutil.copy(crafted, folder / LAST_CHECKPOINT)
+    with pytest.raises(InputDataError, match=r"last\.pt: checkpoint refused: it is not a plain "
+                                             r"file of tensors and values \(getattr\)"):
+        train_segmenter(ws, SegmentationSpec.model_validate(TINY_SPEC), folder, epochs=3,
+                        cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # refused before any preprocessing
+    shutil.copy(crafted, folder / "best.pt")
+    with pytest.raises(InputDataError, match=r"best\.pt: checkpoint refused"):
+        predict_cohort(ws, folder)
+    assert not marker.exists()
 
 
 def test_time_limit_stops_early_with_a_validated_checkpoint(trained, tmp_path):

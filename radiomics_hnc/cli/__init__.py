@@ -10,6 +10,7 @@ import logging
 import sys
 
 import typer
+from rich.text import Text
 from typer.exceptions import TyperException
 
 from radiomics_hnc import __version__
@@ -78,32 +79,35 @@ synth_commands.register(app)
 segment_commands.register(app)
 
 
+def _labelled(label: str, message: str) -> Text:
+    """A red label and a message printed as written (messages hold paths and user values)."""
+    return Text.assemble((label, "bold red"), f" {message}" if message else "")
+
+
 def main() -> None:
     """Console-script entry point: run the app and map failures to exit codes 1 and 2."""
     try:
         code = app(standalone_mode=False)
     except RadiomicsHNCError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(_labelled("error:", str(exc)), soft_wrap=True)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        err_console.print("[bold red]aborted[/]")
+        err_console.print(_labelled("aborted", ""))
         sys.exit(1)
     except TyperException as exc:
         # Usage errors are user errors (1); a bare command has already printed its help (0).
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.exit(0)
-        err_console.print(f"[bold red]usage error:[/] {exc.format_message()}", highlight=False,
-                          soft_wrap=True)
+        err_console.print(_labelled("usage error:", exc.format_message()), soft_wrap=True)
         sys.exit(1)
     except Exception as exc:  # last line of defence: no raw traceback for users
         if state.verbose:
             err_console.print_exception()
-        err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
-            "This is a bug in radiomics-hnc; rerun with --verbose and report the traceback.",
-            highlight=False, soft_wrap=True,
-        )
+        err_console.print(_labelled(
+            "internal error:", f"{type(exc).__name__}: {exc}\n"
+            "This is a bug in radiomics-hnc; rerun with --verbose and report the traceback."),
+            soft_wrap=True)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)

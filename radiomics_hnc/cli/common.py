@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+# Markup and emoji codes are off: patient ids, clinical values, paths and error messages come
+# from users' files, and "[/pending]" or "ws[/x]" must print as written (with markup on, Rich
+# raises MarkupError or swallows the text). Styled output is built with rich.text.Text.
+console = Console(stderr=False, markup=False, emoji=False)
+err_console = Console(stderr=True, markup=False, emoji=False)
 
 
 @dataclass

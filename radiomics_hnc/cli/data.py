@@ -6,11 +6,13 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from radiomics_hnc.cli.common import console, state
 from radiomics_hnc.discover import discover
+from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.validate import ValidationReport, validate_manifest, validate_workspace
-from radiomics_hnc.workspace import Workspace
+from radiomics_hnc.workspace import Workspace, check_writable
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -20,6 +22,7 @@ def discover_command(
     out: Path = typer.Option(..., "--out", "-o", help="Workspace folder for manifest.parquet."),
 ) -> None:
     """Find every patient's images and clinical data and write WORKSPACE/manifest.parquet."""
+    check_writable(out)
     manifest = discover(data, out)
     if not state.quiet:
         _print_manifest_summary(manifest)
@@ -39,10 +42,15 @@ def validate_command(
     Writes validation.json into the workspace. Patients with errors are excluded from later
     stages; warnings do not exclude. Exit code 0 even when patients are excluded.
     """
+    if target.is_file():
+        raise InputDataError("expected a workspace or a dataset folder, found a file",
+                             path=target, hint="pass the folder, not a file in it")
     if Workspace(target).manifest_path.is_file():
+        check_writable(target)
         report = validate_workspace(target, jobs=jobs, progress=state.progress)
         written = Workspace(target).validation_path
     elif out is not None:
+        check_writable(out)
         discover(target, out)
         report = validate_workspace(out, jobs=jobs, progress=state.progress)
         written = Workspace(out).validation_path
@@ -64,7 +72,7 @@ def print_validation(report: ValidationReport, show_info: bool = False) -> None:
         for row in table.itertuples():
             view.add_row(
                 str(row.patient_id or "-"), row.check,
-                f"[{_SEVERITY_STYLE[row.severity]}]{row.severity}[/]",
+                Text(row.severity, style=_SEVERITY_STYLE[row.severity]),
                 _found(row.message, row.expected, row.found),
                 Path(row.file).name if row.file else "-",
             )

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from radiomics_hnc.cli.common import console, state
+from radiomics_hnc.workspace import check_writable
 
 
 def extract_command(
@@ -39,6 +40,7 @@ def extract_command(
         load_feature_configs,
     )
 
+    check_writable(workspace)
     configs = load_feature_configs(ct_config, pet_config, dose_config, filters=filters)
     result = extract_features(workspace, masks=masks, jobs=jobs, backend=backend,
                               scheduler=scheduler, configs=configs,

@@ -9,6 +9,7 @@ import typer
 
 from radiomics_hnc.cli.common import console, state
 from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.workspace import check_writable
 
 
 def fit_command(
@@ -21,6 +22,7 @@ def fit_command(
 ) -> None:
     """Validate a model out of fold, refit it on all patients and write WORKSPACE/runs/NAME."""
     from radiomics_hnc.modeling import fit_run, load_spec
+    check_writable(workspace)
     spec = load_spec(model)
     if task not in ("rfs", "hpv"):
         raise ConfigError(f"task must be rfs or hpv, got {task!r}")
@@ -46,6 +48,10 @@ def predict_command(
 ) -> None:
     """Apply a saved model to a patients table: risk (rfs) or HPV probability (hpv)."""
     from radiomics_hnc.modeling import predict_run
+    if out.is_dir():
+        raise ConfigError("--out names a folder; it must name the predictions file", path=out,
+                          hint="e.g. --out predictions.parquet")
+    check_writable(out.parent, "output folder")
     predictions = predict_run(run, table, out)
     console.print(f"predictions for {len(predictions)} patients: {out}")
 

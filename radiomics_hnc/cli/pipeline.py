@@ -19,6 +19,7 @@ from radiomics_hnc.pipeline import (
     headline,
     run_pipeline,
 )
+from radiomics_hnc.workspace import check_writable
 
 
 def run_command(
@@ -49,6 +50,7 @@ def run_command(
 
     A rerun after a change redoes only what changed; a rerun after a crash resumes.
     """
+    check_writable(workspace)
     settings = PipelineSettings(
         masks=masks, segment=segment, segmenter_model=segmenter,
         segmenter_minutes=segmenter_minutes, jobs=jobs, backend=backend, scheduler=scheduler,
@@ -69,6 +71,7 @@ def demo_command(
                                             help="CPU minutes for the segmenter's training."),
 ) -> None:
     """Generate a synthetic multicentre cohort and run the whole pipeline on it."""
+    check_writable(out, "output folder")
     numbers = demo(out, patients=patients, seed=seed, jobs=jobs,
                    segmenter_minutes=segmenter_minutes, progress=state.progress)
     _print_outcomes([StageOutcome(n, s, t) for n, s, t in numbers["stages"]])

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from radiomics_hnc.cli.common import console
+from radiomics_hnc.workspace import Workspace, check_writable
 
 
 def report_command(
@@ -25,6 +26,8 @@ def report_command(
     from radiomics_hnc.report import build_report
     from radiomics_hnc.report.figures import DEFAULT_DPI
 
+    check_writable(workspace)
+    check_writable(out or Workspace(workspace).report_dir, "report folder")
     html = build_report(workspace, out, dpi=DEFAULT_DPI if dpi is None else dpi, seed=seed)
     console.print(f"report: {html}")
     console.print(f"tables: {html.parent / 'tables'}")

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from radiomics_hnc.cli.common import console, err_console, state
+from radiomics_hnc.workspace import check_writable
 
 segment_app = typer.Typer(help="Train, predict and evaluate the GTVp/GTVn segmenter.",
                           no_args_is_help=True)
@@ -24,6 +26,8 @@ def train_command(
 ) -> None:
     """Train on the patients with labels; validation is on held-out centres."""
     from radiomics_hnc.segment import train_segmenter
+    check_writable(workspace)
+    check_writable(out, "model folder")
     result = train_segmenter(workspace, spec, out, epochs=epochs, device=device, jobs=jobs,
                              progress=state.progress)
     console.print(
@@ -43,10 +47,11 @@ def predict_command(
 ) -> None:
     """Write WORKSPACE/masks/<PID>.nii.gz on each patient's CT grid (skips up-to-date ones)."""
     from radiomics_hnc.segment import predict_cohort
+    check_writable(workspace)
     table = predict_cohort(workspace, model, jobs=jobs, device=device, overwrite=overwrite,
                            progress=state.progress)
     for row in table[table["status"] == "failed"].itertuples():
-        err_console.print(f"[red]failed[/] {row.patient_id}: {row.message}", highlight=False)
+        err_console.print(Text.assemble(("failed", "red"), f" {row.patient_id}: {row.message}"))
     counts = table["status"].value_counts()
     console.print(", ".join(f"{n} {status}" for status, n in counts.items()))
 
@@ -59,10 +64,11 @@ def evaluate_command(
 ) -> None:
     """Compare masks with ground truth; writes WORKSPACE/segmentation/ metrics and summary."""
     from radiomics_hnc.segment import evaluate_masks
+    check_writable(workspace)
     result = evaluate_masks(workspace, masks, jobs=jobs, progress=state.progress)
     for failure in result.failures:
-        err_console.print(f"[yellow]not evaluated[/] {failure.patient_id}: {failure.message}",
-                          highlight=False)
+        err_console.print(Text.assemble(("not evaluated", "yellow"),
+                                        f" {failure.patient_id}: {failure.message}"))
     view = Table("scope", "patients", "DSCagg GTVp", "DSCagg GTVn", "DSCagg mean",
                  "mean Dice GTVp", "F1agg GTVn", title="Segmentation")
     scopes = {"all": result.summary["overall"], **result.summary["by_center"]}

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from radiomics_hnc.cli.common import console, state
+from radiomics_hnc.workspace import check_writable
 
 
 def synth_command(
@@ -26,6 +27,7 @@ def synth_command(
     true risk, HPV probability, lesion list and the oracle scores.
     """
     from radiomics_hnc.synth import generate_cohort
+    check_writable(out, "output folder")
     cohort = generate_cohort(out, patients, seed, scale=scale, centers=centers or None,
                              layout=layout, jobs=jobs, progress=state.progress)
     oracle = cohort.oracle

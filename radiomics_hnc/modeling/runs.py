@@ -1,8 +1,8 @@
 """Fit, validate and save a model run; apply a saved run to a new patients table.
 
 ``WORKSPACE/runs/<name>/`` holds: ``model.skops`` (the pipeline refitted on all labelled
-patients, in skops' safe format: loading only reconstructs types from scikit-learn,
-scikit-survival, xgboost, NumPy, SciPy and radiomics-hnc, never arbitrary pickled code),
+patients, in skops' safe format, loaded by :func:`~radiomics_hnc.modeling.saved_model.load_model`
+from exact trusted types only, never arbitrary pickled code),
 ``spec.yaml``, ``features.json`` (input columns), ``versions.json``, ``oof_predictions.parquet``,
 ``metrics.json``, ``importance.parquet`` and ``model_card.md``.
 """
@@ -40,14 +40,14 @@ from radiomics_hnc.modeling.metrics import (
     within_centre_c,
 )
 from radiomics_hnc.modeling.pipeline import build_pipeline
+from radiomics_hnc.modeling.saved_model import MODEL_FILE, load_model
 from radiomics_hnc.modeling.specs import ModelSpec, load_spec
 from radiomics_hnc.modeling.validation import fit_model, make_splits, oof_hpv, oof_rfs, with_tuning
 from radiomics_hnc.workspace import Workspace
 
 log = logging.getLogger(__name__)
-MODEL_FILE = "model.skops"
-TRUSTED_MODULES = ("sklearn.", "sksurv.", "xgboost.", "numpy.", "scipy.", "radiomics_hnc.",
-                   "builtins.", "collections.", "functools.")
+_RUN_FILES = {"features.json": "the model's input columns", "spec.yaml": "the model spec",
+              MODEL_FILE: "the fitted model"}
 _VERSIONED = ("radiomics-hnc", "scikit-learn", "scikit-survival", "xgboost", "numpy", "pandas",
               "scipy", "skops")
 
@@ -75,12 +75,9 @@ def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None 
     ws = Workspace(workspace)
     spec = spec if isinstance(spec, ModelSpec) else load_spec(spec)
     scheme = cv or spec.validation.cv
+    run_dir = ws.child(ws.runs_dir, name or f"{spec.name}_{scheme}", "run name")
     if table is None:
-        path = ws.features_dir / "patients.parquet"
-        if not path.is_file():
-            raise InputDataError("no patients table", path=path,
-                                 hint="run `radiomics-hnc extract` first")
-        table = pd.read_parquet(path)
+        table = read_patients_table(ws.features_dir / "patients.parquet")
     columns = feature_columns(table, spec.features, spec.columns)
     inputs = columns + [c for c in spec.preprocessing.combat_covariates if c not in columns]
     X = model_inputs(table, inputs)  # covariates preserved by ComBat are inputs, not predictors
@@ -96,7 +93,6 @@ def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None 
     metrics.update({"task": spec.task, "cv": scheme, "spec": spec.name,
                     "n_patients": len(X), "n_labelled": int(known.sum()),
                     "n_features_in": len(columns)})
-    run_dir = ws.runs_dir / (name or f"{spec.name}_{scheme}")
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_run(run_dir, final, spec, inputs, oof, metrics, importance)
     log.info("run written to %s", run_dir)
@@ -197,34 +193,56 @@ def _write_run(run_dir: Path, model, spec: ModelSpec, columns, oof, metrics, imp
         tmp.write_text(model_card(spec, metrics, importance, columns))
 
 
-def load_model(run_dir: str | Path):
-    """Load a run's model, refusing any type outside scikit-learn/sksurv/xgboost/our package."""
-    path = Path(run_dir) / MODEL_FILE
+def _run_columns(run_dir: Path) -> tuple[list[str], str]:
+    """The input columns and the task of a run folder, checked before any heavy work."""
+    if not run_dir.is_dir():
+        raise InputDataError("run folder not found", path=run_dir, hint="pass a folder written "
+                             "by 'radiomics-hnc fit' (WORKSPACE/runs/NAME)")
+    for name, meaning in _RUN_FILES.items():
+        if not (run_dir / name).is_file():
+            raise InputDataError(f"the run folder lacks {name} ({meaning})", path=run_dir / name,
+                                 hint="pass a complete run folder, or rerun 'radiomics-hnc fit'")
+    try:
+        columns = json.loads((run_dir / "features.json").read_text())["columns"]
+        task = yaml.safe_load((run_dir / "spec.yaml").read_text())["task"]
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise InputDataError(f"run folder files could not be read ({type(exc).__name__}: {exc})",
+                             path=run_dir, hint="rerun 'radiomics-hnc fit'") from exc
+    if task not in ("rfs", "hpv") or not isinstance(columns, list):
+        raise InputDataError(f"spec.yaml task {task!r} or features.json columns are invalid",
+                             path=run_dir, hint="rerun 'radiomics-hnc fit'")
+    return [str(c) for c in columns], task
+
+
+def read_patients_table(path: str | Path) -> pd.DataFrame:
+    """A patients table (parquet), or an :class:`InputDataError` naming the file."""
+    path = Path(path)
     if not path.is_file():
-        raise InputDataError("no saved model in the run folder", path=path)
-    untrusted = sio.get_untrusted_types(file=path)
-    refused = [t for t in untrusted if not t.startswith(TRUSTED_MODULES)]
-    if refused:
-        raise InputDataError(f"model file contains types outside the trusted packages: {refused}",
-                             path=path, hint="only load run folders you or radiomics-hnc wrote")
-    return sio.load(path, trusted=untrusted)
+        raise InputDataError("no patients table", path=path,
+                             hint="run 'radiomics-hnc extract' first")
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise InputDataError(f"not a readable parquet table ({exc})", path=path,
+                             hint="pass a parquet table such as WORKSPACE/features/"
+                             "patients.parquet written by 'radiomics-hnc extract'") from exc
 
 
 def predict_run(run_dir: str | Path, table: pd.DataFrame | str | Path,
                 out: str | Path | None = None) -> pd.DataFrame:
     """Apply a saved run to a patients table: ``risk`` (RFS) or ``probability`` (HPV) per patient.
 
-    Raises :class:`InputDataError` listing the expected columns the table lacks.
+    Raises :class:`InputDataError` for an incomplete run folder, an unreadable table, or a
+    table lacking expected columns (listed).
     """
     run_dir = Path(run_dir)
+    columns, task = _run_columns(run_dir)
     if not isinstance(table, pd.DataFrame):
-        table = pd.read_parquet(table)
-    meta = json.loads((run_dir / "features.json").read_text())
-    spec = yaml.safe_load((run_dir / "spec.yaml").read_text())
-    X = model_inputs(table, meta["columns"])
+        table = read_patients_table(table)
+    X = model_inputs(table, columns)
     model = load_model(run_dir)
     result = pd.DataFrame({"patient_id": X.index, "center": X[CENTRE_COLUMN].to_numpy()})
-    if spec["task"] == "rfs":
+    if task == "rfs":
         result["risk"] = model.predict(X)
     else:
         result["probability"] = model.predict_proba(X)[:, 1]

@@ -6,10 +6,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from radiomics_hnc.errors import ConfigError
 from radiomics_hnc.resources import model_spec_path
+from radiomics_hnc.workspace import unsafe_name_reason
 
 FeatureSet = Literal["clinical", "PT", "CT", "RTDOSE", "MASK"]
 
@@ -82,6 +90,14 @@ class ModelSpec(_Strict):
     selection: Selection = Field(default_factory=Selection)
     tuning: Tuning | None = None
     validation: Validation = Field(default_factory=Validation)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, name: str) -> str:
+        # The name becomes the run folder WORKSPACE/runs/<name>_<cv>.
+        if reason := unsafe_name_reason(name):
+            raise ValueError(f"{name!r} cannot name a run folder: it {reason}")
+        return name
 
     @model_validator(mode="after")
     def _some_predictors(self) -> ModelSpec:

@@ -10,7 +10,7 @@ from pathlib import Path
 import jinja2
 
 from radiomics_hnc import __version__
-from radiomics_hnc.io import atomic_path
+from radiomics_hnc.io import atomic_path, write_csv
 from radiomics_hnc.report import figures, inputs
 from radiomics_hnc.report.cohort import cohort_section
 from radiomics_hnc.report.content import Section
@@ -106,8 +106,7 @@ def build_report(workspace: str | Path, out_dir: str | Path | None = None, *,
     sections = build_sections(ws.root, dpi=dpi, seed=seed)
     for section in sections:
         for table in section.tables:
-            with atomic_path(out / "tables" / f"{table.name}.csv") as tmp:
-                table.frame.to_csv(tmp, index=False)
+            write_csv(table.frame, out / "tables" / f"{table.name}.csv")
     html_path = out / "index.html"
     with atomic_path(html_path) as tmp:
         tmp.write_text(render_html(sections, ws.root), encoding="utf-8")

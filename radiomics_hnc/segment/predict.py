@@ -4,6 +4,8 @@ patient's original CT grid and written to ``WORKSPACE/masks/<PID>.nii.gz``."""
 from __future__ import annotations
 
 import logging
+import pickle
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,7 +16,7 @@ import torch
 from monai.inferers import sliding_window_inference
 from scipy import ndimage
 
-from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.errors import ConfigError, InputDataError
 from radiomics_hnc.io import read_image, write_image
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.segment.network import build_network
@@ -45,9 +47,33 @@ def load_model(model_dir: str | Path, device: str | None = None
                           hint="run 'radiomics-hnc segment train' first")
     spec = load_spec(model_dir / SPEC_FILE)
     network = build_network(spec.network)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = load_checkpoint(checkpoint, "cpu", ("model",))
     network.load_state_dict(state["model"])
     return network.to(pick_device(device)).eval(), spec
+
+
+def load_checkpoint(path: Path, device: str | torch.device, keys: tuple[str, ...]) -> dict:
+    """A checkpoint's dict of tensors and plain values (numbers, strings, lists, dicts).
+
+    Loaded with ``weights_only=True`` only: a checkpoint that needs any other object (a crafted
+    file whose unpickling would run code, say) is refused, as is one without ``keys``.
+    """
+    hint = ("only use model folders written by 'radiomics-hnc segment train'; delete the file "
+            "(or choose a new --out folder) to train from scratch")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        unsupported = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        found = f" ({unsupported.group(1)})" if unsupported else ""
+        raise InputDataError(f"checkpoint refused: it is not a plain file of tensors and "
+                             f"values{found}", path=path, hint=hint) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise InputDataError(f"checkpoint could not be read ({exc})", path=path,
+                             hint=hint) from exc
+    missing = [key for key in keys if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise InputDataError(f"checkpoint lacks {', '.join(missing)}", path=path, hint=hint)
+    return state
 
 
 @torch.no_grad()

@@ -34,13 +34,14 @@ from monai.transforms import (
 from monai.utils import set_determinism
 
 from radiomics_hnc.errors import ConfigError, InputDataError
-from radiomics_hnc.io import atomic_path, provenance, text_sha256, write_json
+from radiomics_hnc.io import atomic_path, provenance, text_sha256, write_csv, write_json
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.segment.network import build_network, patch_multiple
 from radiomics_hnc.segment.predict import (
     BEST_CHECKPOINT,
     SPEC_FILE,
     infer_labels,
+    load_checkpoint,
     pick_device,
     remove_small_components,
 )
@@ -53,6 +54,11 @@ log = logging.getLogger(__name__)
 LAST_CHECKPOINT = "last.pt"
 LOG_FILE = "training_log.csv"
 KEYS = ("image", "label")
+#: What ``last.pt`` holds: tensors (weights, optimiser moments) and plain values only, so that
+#: it loads with ``torch.load(weights_only=True)``. Randomness needs no state: each epoch
+#: reseeds from the spec's seed and the epoch number.
+_RESUME_KEYS = ("model", "optimizer", "scaler", "epoch", "best_epoch", "best_score", "rows",
+                "resume_key")
 
 
 @dataclass(frozen=True)
@@ -191,7 +197,7 @@ class _Trainer:
         path = self.out_dir / LAST_CHECKPOINT
         if not path.is_file():
             return
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = load_checkpoint(path, self.device, _RESUME_KEYS)
         if state["resume_key"] != _resume_key(self.spec):
             raise ConfigError("the model folder holds a run with another spec", path=path,
                               hint="use a new --out folder or the same spec")
@@ -235,8 +241,7 @@ class _Trainer:
                  "rows": self.rows, "resume_key": _resume_key(self.spec)}
         with atomic_path(self.out_dir / LAST_CHECKPOINT) as tmp:
             torch.save(state, tmp)
-        with atomic_path(self.out_dir / LOG_FILE) as tmp:
-            pd.DataFrame(self.rows).to_csv(tmp, index=False)
+        write_csv(pd.DataFrame(self.rows), self.out_dir / LOG_FILE)
 
 
 def _check_patch(spec: SegmentationSpec) -> None:
@@ -277,6 +282,9 @@ def train_segmenter(
     _check_patch(spec)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    set_determinism(seed=spec.training.seed)
+    trainer = _Trainer(spec, out_dir, pick_device(device))
+    trainer.resume()  # a crafted or foreign last.pt is refused before any preprocessing
     ws = Workspace(workspace)
     manifest = ws.eligible_manifest()
     manifest = manifest[manifest["label_path"].notna()].reset_index(drop=True)
@@ -290,10 +298,7 @@ def train_segmenter(
     if not train_ids or not val_ids:
         raise InputDataError("too few readable patients to train and validate", path=ws.root)
 
-    set_determinism(seed=spec.training.seed)
-    trainer = _Trainer(spec, out_dir, pick_device(device))
     (out_dir / SPEC_FILE).write_text(spec.to_yaml())
-    trainer.resume()
     transforms = training_transforms(spec)
     dataset = Dataset([{"image": cases[p].image, "label": cases[p].label} for p in train_ids],
                       transform=transforms)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import SimpleITK as sitk
 
-from radiomics_hnc.io import atomic_path, write_image
+from radiomics_hnc.io import atomic_path, write_csv, write_image
 from radiomics_hnc.workspace import patient_file
 
 LAYOUTS = ("hecktor2025", "flat")
@@ -105,10 +105,4 @@ def clinical_tables(rows: list[dict[str, object]], layout: str) -> dict[str, pd.
 
 def write_clinical_tables(dataset: Path, tables: dict[str, pd.DataFrame]) -> list[Path]:
     """Write the tables as CSV (atomically) into the dataset root."""
-    paths = []
-    for name, table in tables.items():
-        path = dataset / name
-        with atomic_path(path) as tmp:
-            table.to_csv(tmp, index=False)
-        paths.append(path)
-    return paths
+    return [write_csv(table, dataset / name) for name, table in tables.items()]
