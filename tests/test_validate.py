@@ -13,14 +13,15 @@ import SimpleITK as sitk
 from radiomics_hnc.discover import discover
 from radiomics_hnc.validate import CHECKS, validate_workspace
 from radiomics_hnc.workspace import Workspace, patient_file
-from tests.data_fixtures import CSV_COLUMNS_2025, clinical_row, tiny_images, write_patient
+from tests.data_fixtures import (
+    CSV_COLUMNS_2025,
+    clinical_row,
+    tiny_images,
+    truncate_file,
+    write_patient,
+)
 
 GOOD = "CHUM-001"
-
-
-def _corrupt(path):
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 3])
 
 
 def _label_value_3(images):
@@ -91,7 +92,7 @@ def validated(tmp_path_factory):
         rows.append(clinical_row(pid))
     # a truncated .nii.gz
     write_patient(data / "Task 1" / "CHUM-011", "CHUM-011", tiny_images(3))
-    _corrupt(data / "Task 1" / "CHUM-011" / "CHUM-011__CT.nii.gz")
+    truncate_file(data / "Task 1" / "CHUM-011" / "CHUM-011__CT.nii.gz")
     rows.append(clinical_row("CHUM-011"))
     # images without a clinical row: CHUM-012; a clinical row without images: CHUM-013
     write_patient(data / "Task 1" / "CHUM-012", "CHUM-012", tiny_images(4))
