@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from radiomics_hnc.clinical import accepted_spellings
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.geometry import grid_mismatch
 from radiomics_hnc.io import provenance, read_image, read_provenance, write_json
@@ -61,6 +62,10 @@ CHECKS: dict[str, tuple[str, str]] = {
     "clinical_unreadable": (WARNING, "a clinical value could not be read: treated as missing"),
     "clinical_conflict": (WARNING, "clinical tables disagree about a patient"),
     "clinical_impossible": (ERROR, "an impossible clinical value"),
+    "rfs_zero": (WARNING, "an RFS time of 0 days: the RFS models treat the patient as unlabelled"),
+    "outcome_column_missing": (WARNING, "no clinical table has a relapse, RFS time or HPV column"),
+    "outcome_column_ignored": (WARNING, "a clinical column that looks like an outcome is ignored"),
+    "clinical_column_ignored": (INFO, "a clinical column the package does not read"),
     "file_conflict": (WARNING, "two files claim the same role for a patient"),
     "unrecognised_file": (WARNING, "an image file whose name does not follow the layout"),
 }
@@ -398,17 +403,65 @@ def check_cohort(manifest: pd.DataFrame, notes: dict[str, Any]) -> list[Finding]
         found.append(finding("missing_clinical", pid, "no row in the clinical tables"))
     for pid in manifest.loc[~has_images, "patient_id"]:
         found.append(finding("missing_images", pid, "a clinical row but no CT or PET image"))
-    for issue in notes.get("clinical_issues", []):
-        check = "clinical_conflict" if "disagree" in issue["message"] else "clinical_unreadable"
-        found.append(finding(check, issue["patient_id"], f"{issue['column']}: {issue['message']}",
-                             file=issue["source"], found=issue["found"]))
+    found += _clinical_table_checks(notes)
     for pid, conflicts in notes.get("file_conflicts", {}).items():
         found += [finding("file_conflict", pid, text) for text in conflicts]
     for path in notes.get("unrecognised_files", []):
         found.append(finding("unrecognised_file", None, "not named <PID>__<MODALITY>.nii.gz",
                              file=path))
     found += _clinical_value_checks(manifest)
+    found += _rfs_zero_checks(manifest)
     return found
+
+
+#: Check id of each kind of :class:`radiomics_hnc.clinical.ClinicalIssue`.
+_ISSUE_CHECKS = {"unreadable": "clinical_unreadable", "conflict": "clinical_conflict",
+                 "column_ignored": "clinical_column_ignored",
+                 "outcome_column_ignored": "outcome_column_ignored"}
+#: What the models do without each outcome column.
+_WITHOUT_OUTCOME = {
+    "relapse": "no patient has a known relapse, so the RFS models have no labelled patient "
+               "and cannot be fitted",
+    "rfs_days": "no patient has a known RFS time, so the RFS models have no labelled patient "
+                "and cannot be fitted",
+    "hpv_status": "no patient has a known HPV status, so the HPV models have no labelled "
+                  "patient and cannot be fitted",
+}
+
+
+def _clinical_table_checks(notes: dict[str, Any]) -> list[Finding]:
+    """Unreadable values, conflicts and ignored columns found by discovery, and the outcome
+    columns no table has."""
+    found = []
+    for issue in notes.get("clinical_issues", []):
+        message = issue["message"]
+        if issue["patient_id"] is not None:
+            message = f"{issue['column']}: {message}"
+        found.append(finding(_ISSUE_CHECKS[issue.get("kind", "unreadable")], issue["patient_id"],
+                             message, file=issue["source"], found=issue["found"]))
+    if "clinical_columns_found" not in notes:  # a manifest written before this check existed
+        return found
+    for column, consequence in _WITHOUT_OUTCOME.items():
+        if column not in notes["clinical_columns_found"]:
+            found.append(finding(
+                "outcome_column_missing", None, f"no clinical table has the {column} column: "
+                f"{consequence}", expected=f"a column named {accepted_spellings(column)}",
+                found="columns read: " + (", ".join(notes["clinical_columns_found"]) or "none")))
+    return found
+
+
+def _rfs_zero_checks(manifest: pd.DataFrame) -> list[Finding]:
+    """RFS times of 0 days, which the survival models cannot use (see
+    :func:`radiomics_hnc.modeling.dataset.survival_target`: a time must be positive)."""
+    if "rfs_days" not in manifest:
+        return []
+    rfs = pd.to_numeric(manifest["rfs_days"], errors="coerce").astype(float)
+    return [finding(
+        "rfs_zero", pid, "RFS time is 0 days: the RFS models treat the patient as unlabelled "
+        "(left out of their fitting and validation; a survival time must be positive), the "
+        "HPV models still use it; if the relapse was seen at the end of radiotherapy, enter "
+        "the days until it was seen (at least 1)", expected="rfs_days > 0", found="0")
+        for pid in manifest.loc[rfs == 0, "patient_id"]]
 
 
 def _clinical_value_checks(manifest: pd.DataFrame) -> list[Finding]:

@@ -184,3 +184,33 @@ def test_every_check_is_explained_in_the_user_guide():
     guide = (Path(__file__).parents[1] / "docs" / "user-guide.md").read_text()
     section = guide.split("## 3.")[1].split("## 4.")[0]
     assert not set(CHECKS) - set(re.findall(r"`([a-z_]+)`", section))
+
+
+def test_clinical_columns_missing_ignored_and_rfs_zero(tmp_path):
+    """A centre's own export: ';'-separated, an unrecognised relapse column, no HPV column,
+    and an RFS of 0 days."""
+    data = tmp_path / "data"
+    for seed, pid in enumerate(("CHUM-001", "CHUM-002")):
+        write_patient(data / pid, pid, tiny_images(seed))
+    (data / "clinical.csv").write_text(
+        "PatientID;Age;Recurrence_flag;RFS\nCHUM-001;61;1;400\nCHUM-002;70;0;0\n")
+    manifest = discover(data, tmp_path / "ws")
+    assert manifest.set_index("patient_id").loc["CHUM-001", "age"] == 61  # ';' was read
+    report = validate_workspace(tmp_path / "ws")
+    cohort = {f.check: f for f in report.findings if f.patient_id is None}
+    ignored = cohort["outcome_column_ignored"]
+    assert ignored.severity == "warning" and ignored.file.endswith("clinical.csv")
+    assert ignored.message.startswith("column 'Recurrence_flag' was not recognised and is "
+                                      "ignored")
+    missing = {f.message.split(":")[0]: f for f in report.findings
+               if f.check == "outcome_column_missing"}
+    assert set(missing) == {"no clinical table has the relapse column",
+                            "no clinical table has the hpv_status column"}
+    relapse = missing["no clinical table has the relapse column"]
+    assert "RFS models have no labelled patient" in relapse.message
+    assert "Recurrence" in relapse.expected and "Event (if unambiguous)" in relapse.expected
+    assert relapse.found == "columns read: age, patient_id, rfs_days"
+    zero = [f for f in report.findings if f.check == "rfs_zero"]
+    assert [(f.patient_id, f.severity) for f in zero] == [("CHUM-002", "warning")]
+    assert "treat the patient as unlabelled" in zero[0].message
+    assert report.excluded == []
