@@ -121,6 +121,7 @@ CASES = {
 TRUNCATED = "CHUM-012"
 EMPTY = "CHUM-017"
 NEARLY_ON_GRID = "CHUM-021"
+DOSE_NAN = "CHUM-024"
 
 
 @pytest.fixture(scope="module")
@@ -129,14 +130,16 @@ def cohort(tmp_path_factory):
     validated."""
     root = tmp_path_factory.mktemp("bad")
     data = root / "data"
-    for seed, pid in enumerate([*GOOD, *CASES, TRUNCATED, EMPTY, NEARLY_ON_GRID]):
-        images = tiny_images(seed)
+    for seed, pid in enumerate([*GOOD, *CASES, TRUNCATED, EMPTY, NEARLY_ON_GRID, DOSE_NAN]):
+        images = tiny_images(seed, dose=pid == DOSE_NAN)
         if pid in CASES:
             CASES[pid][0](images)
         elif pid == EMPTY:
             label_empty(images)
         elif pid == NEARLY_ON_GRID:
             label_005_voxel(images)
+        elif pid == DOSE_NAN:
+            images["RTDOSE"] = _as_float_with(images["RTDOSE"], np.nan, 5)
         write_patient(data / "Task 1" / pid, pid, images)
     truncate_file(data / "Task 1" / TRUNCATED / f"{TRUNCATED}__CT.nii.gz")
     pids = sorted(p.name for p in (data / "Task 1").iterdir())
@@ -176,8 +179,9 @@ def test_validate_and_extract_refuse_the_same_way(cohort, pid):
 
 def test_other_patients_complete(cohort):
     _, extraction, report = cohort
-    assert set(extraction.computed) == {*GOOD, EMPTY, NEARLY_ON_GRID}
-    assert set(extraction.patients["patient_id"]) == {*GOOD, EMPTY, NEARLY_ON_GRID}
+    completed = {*GOOD, EMPTY, NEARLY_ON_GRID, DOSE_NAN}
+    assert set(extraction.computed) == completed
+    assert set(extraction.patients["patient_id"]) == completed
     for pid in GOOD:
         assert pid not in report.excluded
         assert (extraction.lesions["patient_id"] == pid).sum() == 3
@@ -200,6 +204,17 @@ def test_genuinely_empty_label_gives_a_no_lesion_row_not_silence(cohort):
     lesion_less = set(extraction.patients.loc[extraction.patients["GTVall_MASK_count"] == 0,
                                               "patient_id"])
     assert lesion_less <= set(extraction.errors["patient_id"])  # never zero lesions silently
+
+
+def test_dose_with_nan_costs_the_dose_features_only(cohort):
+    _, extraction, report = cohort
+    finding = _findings(report, DOSE_NAN, "dose_unusable")[0]
+    assert finding.severity == "warning" and DOSE_NAN not in report.excluded
+    assert "5 NaN and 0 infinite voxels" in finding.describe()
+    row = extraction.errors.set_index("patient_id").loc[DOSE_NAN]
+    assert row["stage"] == "extract:RTDOSE" and finding.describe() in row["message"]
+    lesions = extraction.lesions[extraction.lesions["patient_id"] == DOSE_NAN]
+    assert len(lesions) == 3 and lesions.filter(like="RTDOSE_").isna().all().all()
 
 
 def test_label_a_twentieth_of_a_voxel_off_is_accepted_by_both(cohort):
@@ -274,6 +289,12 @@ def test_own_masks_folder_goes_through_the_label_checks(cohort, tmp_path):
     message = _error_message(result, "CHUM-002")
     assert "values [0, 2, 257]" in message and "16-bit unsigned integer" in message
     assert str(masks / "CHUM-002.nii.gz") in message
+    # predicted masks (WORKSPACE/masks) take the same path
+    for name in ("CHUM-001.nii.gz", "CHUM-002.nii.gz"):
+        write_image(read_image(masks / name), Workspace(ws).masks_dir / name)
+    predicted = extract_features(ws, masks="predicted", out_dir=tmp_path / "predicted")
+    assert "CHUM-001" in predicted.computed and "CHUM-002" in predicted.failed
+    assert "values [0, 2, 257]" in _error_message(predicted, "CHUM-002")
 
 
 def test_cli_exit_codes_and_summaries(cohort, tmp_path):
@@ -291,3 +312,15 @@ def test_cli_exit_codes_and_summaries(cohort, tmp_path):
     errors = pd.read_parquet(ws / "features" / "errors.parquet").set_index("patient_id")
     assert "probability map" in errors.loc["CHUM-001", "message"]
     assert "CHUM-001.nii.gz" in errors.loc["CHUM-001", "message"]
+
+
+def test_every_test_named_in_the_robustness_table_exists():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    table = (root / "docs" / "robustness-data.md").read_text()
+    named = set(re.findall(r"`(test_\w+\.py)::(test_\w+)", table))
+    assert len(named) > 30
+    for module, test in named:
+        assert f"def {test}(" in (root / "tests" / module).read_text(), f"{module}::{test}"

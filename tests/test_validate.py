@@ -65,6 +65,18 @@ def _no_planning_ct(images):
     del images["CTPlanning"]
 
 
+def _no_dose_map(images):
+    del images["RTDOSE"]
+
+
+def _no_label(images):
+    del images["label"]
+
+
+def _pet_mostly_outside(images):
+    images["PT"].SetOrigin((8.0, -22.0, -16.0))  # 30 mm along x: covers ~1/3 of the CT box
+
+
 # (patient id, how to break the images, whether the patient has dose, expected check, severity)
 IMAGE_CASES = [
     ("CHUM-002", _label_value_3, False, "label_values", "error"),
@@ -76,6 +88,9 @@ IMAGE_CASES = [
     ("CHUM-008", _dose_in_cgy, True, "dose_not_gy", "warning"),
     ("CHUM-009", _no_pet, False, "missing_image", "error"),
     ("CHUM-010", _no_planning_ct, True, "dose_without_planning_ct", "warning"),
+    ("CHUM-020", _pet_mostly_outside, False, "partial_overlap", "warning"),
+    ("CHUM-021", _no_dose_map, True, "planning_ct_without_dose", "warning"),
+    ("CHUM-022", _no_label, False, "missing_label", "warning"),
 ]
 
 
@@ -107,6 +122,18 @@ def validated(tmp_path_factory):
     rows += [clinical_row("CHUM-018"), clinical_row("CHUM-018", Age=70)]
     write_patient(data / "Task 1" / "CHUM-..019", "CHUM-..019", tiny_images(7))
     rows.append(clinical_row("CHUM-..019"))
+    # the same role twice with different content, and tables that disagree about the patient
+    write_patient(data / "Task 1" / "CHUM-023", "CHUM-023", tiny_images(8))
+    write_patient(data / "Task 3" / "CHUM-023", "CHUM-023", tiny_images(9))
+    rows.append(clinical_row("CHUM-023"))
+    pd.DataFrame([clinical_row("CHUM-023", Age=80)], columns=CSV_COLUMNS_2025).to_csv(
+        data / "HECKTOR_2025_Training_Task_3.csv", index=False)
+    # an image whose name has no known modality tag
+    sitk.WriteImage(tiny_images(0)["CT"], str(data / "Task 1" / GOOD / f"{GOOD}__XCT.nii.gz"))
+    # one patient under two id spellings
+    for pid in ("CHUM-024", "CHUM_024"):
+        write_patient(data / "Task 1" / pid, pid, tiny_images(10))
+        rows.append(clinical_row(pid))
     pd.DataFrame(rows, columns=CSV_COLUMNS_2025).to_csv(
         data / "HECKTOR_2025_Training_Task_1.csv", index=False
     )
@@ -144,10 +171,21 @@ def test_image_rules(validated, pid, check, severity):
     ("CHUM-017", "clinical_impossible", "error"),
     ("CHUM-018", "duplicate_id", "error"),
     ("CHUM-..019", "unsafe_id", "error"),
+    ("CHUM-023", "file_conflict", "warning"),
+    ("CHUM-023", "clinical_conflict", "warning"),
+    ("CHUM-024", "duplicate_id", "error"),
+    ("CHUM_024", "duplicate_id", "error"),
 ])
 def test_cohort_rules(validated, pid, check, severity):
     _, report = validated
     assert (check, severity) in _checks_of(report, pid)
+
+
+def test_unrecognised_image_name_is_reported_with_its_file(validated):
+    _, report = validated
+    found = [f for f in report.findings if f.check == "unrecognised_file"]
+    assert [(f.patient_id, f.severity) for f in found] == [(None, "warning")]
+    assert found[0].file.endswith(f"{GOOD}__XCT.nii.gz")
 
 
 def test_findings_name_the_file_and_what_was_found(validated):
