@@ -299,8 +299,12 @@ LABEL_VALUES = (0, 1, 2)
 def label_values(label: sitk.Image) -> np.ndarray:
     """The distinct voxel values of a label map, on its stored pixel type (sorted)."""
     values = sitk.GetArrayViewFromImage(label)
-    if values.dtype.kind == "u" and values.dtype.itemsize <= 2:  # bincount: ~10x np.unique
-        return np.flatnonzero(np.bincount(values.ravel())).astype(values.dtype)
+    if values.size and values.min() >= 0 and values.max() <= 2:
+        # The usual case, ~10x faster than np.unique's sort of a full-size map.
+        counts = [np.count_nonzero(values == v) for v in LABEL_VALUES]
+        if sum(counts) == values.size:
+            return np.array([v for v, n in zip(LABEL_VALUES, counts, strict=True) if n],
+                            values.dtype)
     return np.unique(values)
 
 
