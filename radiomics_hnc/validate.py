@@ -227,20 +227,22 @@ def check_ct(ct: sitk.Image, pid: str, path: str) -> list[Finding]:
     return []
 
 
+def _plausible_maximum(image: sitk.Image, limit: float, unit: str, check: str, message: str,
+                       pid: str, path: str) -> list[Finding]:
+    """A finding when the image's maximum is not in (0, limit] ``unit``."""
+    vmax = float(sitk.GetArrayViewFromImage(image).max())
+    if 0 < vmax <= limit:
+        return []
+    return [finding(check, pid, message, file=path, expected=f"0 < max <= {limit:g} {unit}",
+                    found=f"max {vmax:g}")]
+
+
 def check_pet(pet: sitk.Image, pid: str, path: str) -> list[Finding]:
     """Findings on a PET: a 3-D scalar image of finite, plausible SUV."""
-    form = _form_checks(pet, "PET", pid, path)
-    if form:
-        return form
-    vmax = float(sitk.GetArrayViewFromImage(pet).max())
-    if vmax > PET_MAX_SUV or vmax <= 0:
-        return [finding(
-            "pet_not_suv", pid,
-            "PET maximum is not a plausible SUV: the image is probably in Bq/ml; convert it "
-            "to body-weight SUV (activity / (injected dose / weight)) before use",
-            file=path, expected=f"0 < max <= {PET_MAX_SUV:g} SUV", found=f"max {vmax:g}",
-        )]
-    return []
+    return _form_checks(pet, "PET", pid, path) or _plausible_maximum(
+        pet, PET_MAX_SUV, "SUV", "pet_not_suv", "PET maximum is not a plausible SUV: the image "
+        "is probably in Bq/ml; convert it to body-weight SUV (activity / (injected dose / "
+        "weight)) before use", pid, path)
 
 
 def check_planning_ct(planning: sitk.Image, pid: str, path: str) -> list[Finding]:
@@ -250,16 +252,9 @@ def check_planning_ct(planning: sitk.Image, pid: str, path: str) -> list[Finding
 
 def check_dose(dose: sitk.Image, pid: str, path: str) -> list[Finding]:
     """Findings on a dose map: a 3-D scalar image of finite, plausible Gy."""
-    form = _form_checks(dose, "dose map", pid, path, check="dose_unusable")
-    if form:
-        return form
-    vmax = float(sitk.GetArrayViewFromImage(dose).max())
-    if vmax > DOSE_MAX_GY or vmax <= 0:
-        return [finding(
-            "dose_not_gy", pid, "dose maximum is not plausible in Gy (cGy or scaled values?)",
-            file=path, expected=f"0 < max <= {DOSE_MAX_GY:g} Gy", found=f"max {vmax:g}",
-        )]
-    return []
+    return _form_checks(dose, "dose map", pid, path, check="dose_unusable") or _plausible_maximum(
+        dose, DOSE_MAX_GY, "Gy", "dose_not_gy", "dose maximum is not plausible in Gy (cGy or "
+        "scaled values?)", pid, path)
 
 
 def check_label(label: sitk.Image, ct: sitk.Image | None, pid: str, path: str) -> list[Finding]:
