@@ -75,6 +75,8 @@ PET_MAX_SUV = 150.0  # hottest FDG uptake in H&N (brain, tumours) stays well bel
 CT_AIR_HU = -500.0  # the 0.5th percentile of a H&N CT is air (about -1000 HU) around the neck
 CT_MIN_HU, CT_MAX_HU = -2000.0, 10000.0
 DOSE_MAX_GY = 120.0  # prescriptions are about 70 Gy; cGy maps reach thousands
+#: The values a label map may hold: 0 background, 1 GTVp, 2 GTVn.
+LABEL_VALUES = (0, 1, 2)
 
 # Clinical columns with their allowed values (set) or range (tuple).
 _CLINICAL_RULES: dict[str, set[float] | tuple[float, float]] = {
@@ -285,10 +287,6 @@ def check_label(label: sitk.Image, ct: sitk.Image | None, pid: str, path: str) -
         found.append(finding("label_empty", pid, "label map has no GTVp nor GTVn voxel",
                              file=path))
     return found
-
-
-#: The values a label map may hold: 0 background, 1 GTVp, 2 GTVn.
-LABEL_VALUES = (0, 1, 2)
 
 
 def label_values(label: sitk.Image) -> np.ndarray:
