@@ -256,6 +256,7 @@ def build_manifest(discovery: Discovery) -> tuple[pd.DataFrame, dict]:
         manifest[column] = manifest[column].astype(clinical[column].dtype)
     notes = {
         "clinical_issues": [asdict(issue) for issue in merged.issues],
+        "clinical_columns_found": merged.columns_found,
         "duplicate_ids": merged.duplicates,
         "file_conflicts": {
             pid: files.conflicts for pid, files in discovery.patients.items() if files.conflicts

@@ -114,3 +114,18 @@ def write_per_patient(root: Path, pids: list[str]) -> Path:
     rows = [clinical_row(pid, **{"T-stage": "T2", "N-stage": "N1"}) for pid in pids]
     pd.DataFrame(rows).to_csv(root / "clinical.csv", index=False)
     return root
+
+
+def truncate_file(path: Path) -> None:
+    """Cut a file to a third of its length, as an interrupted copy leaves it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+
+
+def shifted(image: sitk.Image, voxels: float) -> sitk.Image:
+    """A copy of ``image`` whose origin moved ``voxels`` voxels along x (same voxel values)."""
+    moved = sitk.Image(image)
+    origin = list(image.GetOrigin())
+    origin[0] += voxels * image.GetSpacing()[0]
+    moved.SetOrigin(origin)
+    return moved

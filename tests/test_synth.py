@@ -18,9 +18,10 @@ from radiomics_hnc.cli import app
 from radiomics_hnc.clinical import normalise_clinical, read_clinical_csv
 from radiomics_hnc.discover import discover
 from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.geometry import same_grid
 from radiomics_hnc.synth import generate_cohort, oracle_scores, plan_cohort
 from radiomics_hnc.synth.cohort import _patient_truth
-from radiomics_hnc.validate import overlap_fraction, same_grid, validate_manifest
+from radiomics_hnc.validate import overlap_fraction, validate_manifest
 
 CENTERS = ["CHB", "CHUM", "USZ"]  # three protocols: 4 mm, 5.5 mm noisy, 2.7 mm sharp PET
 

@@ -22,7 +22,6 @@ import SimpleITK as sitk
 from radiomics_hnc.errors import InputDataError, RadiomicsHNCError
 from radiomics_hnc.features.configs import FeatureConfigs, load_feature_configs
 from radiomics_hnc.features.dose import DoseMapping, map_dose
-from radiomics_hnc.features.geometry import Grid
 from radiomics_hnc.features.lesion_features import ModalityExtractors, extract_lesion
 from radiomics_hnc.features.lesions import (
     MAX_NODE_COMPONENTS,
@@ -33,6 +32,15 @@ from radiomics_hnc.features.lesions import (
 from radiomics_hnc.features.tables import errors_table, order_lesion_columns, patients_table
 from radiomics_hnc.io import provenance, read_image, read_provenance, text_sha256, write_parquet
 from radiomics_hnc.parallel import PatientFailure, map_patients
+from radiomics_hnc.validate import (
+    check_ct,
+    check_dose,
+    check_label,
+    check_overlap,
+    check_pet,
+    check_planning_ct,
+    raise_for_errors,
+)
 from radiomics_hnc.workspace import Workspace, manifest_records, patient_file
 
 logger = logging.getLogger(__name__)
@@ -97,7 +105,11 @@ def _read_dose(task: PatientTask, ct: sitk.Image, errors: list[dict]) -> DoseMap
         return None
     try:
         planning = read_image(task.planning_ct_path, task.patient_id)
+        raise_for_errors(check_planning_ct(planning, task.patient_id, task.planning_ct_path),
+                         also=("dose_unusable",))
         dose = read_image(task.dose_path, task.patient_id)
+        raise_for_errors(check_dose(dose, task.patient_id, task.dose_path),
+                         also=("dose_unusable",))
         return map_dose(ct, planning, dose, seed=task.seed)
     except (RadiomicsHNCError, RuntimeError) as exc:  # SimpleITK raises RuntimeError
         errors.append({"patient_id": task.patient_id, "lesion_id": None,
@@ -106,27 +118,34 @@ def _read_dose(task: PatientTask, ct: sitk.Image, errors: list[dict]) -> DoseMap
         return None
 
 
-def _grid_text(grid: Grid) -> str:
-    return f"size {grid.size}, spacing {grid.spacing} mm, origin {grid.origin} mm"
+def _read_checked_images(task: PatientTask) -> tuple[sitk.Image, sitk.Image, sitk.Image]:
+    """CT, label map (UInt8, on the CT grid) and PET, each refused (:class:`InputDataError`
+    with the validation finding's text) when a validation check finds an error in it, so a
+    workspace never validated gets the same protection as one that was."""
+    pid = task.patient_id
+    ct = read_image(task.ct_path, pid)
+    raise_for_errors(check_ct(ct, pid, task.ct_path))
+    # The label is checked on its stored pixel type: read as UInt8, 257 would become 1.
+    labels = read_image(task.mask_path, pid)
+    raise_for_errors(check_label(labels, ct, pid, task.mask_path))
+    labels = sitk.Cast(labels, sitk.sitkUInt8)
+    labels.CopyInformation(ct)  # on the CT grid within tolerance: header rounding only
+    pet = read_image(task.pet_path, pid)
+    raise_for_errors(check_pet(pet, pid, task.pet_path))
+    raise_for_errors(check_overlap(ct, pet, "pet", pid, task.pet_path))
+    return ct, labels, pet
 
 
 def extract_patient(task: PatientTask) -> tuple[pd.DataFrame, list[dict], dict]:
     """Every lesion of one patient: (lesion rows, lesion-level errors, dose registration info).
 
-    Raises :class:`InputDataError` for an unreadable CT, PET or label map, a label map off
-    the CT grid, or one with more node components than :data:`MAX_NODE_COMPONENTS`. A dose map
-    that cannot be used leaves the dose columns empty, with an error row.
+    Raises :class:`InputDataError` for an unreadable CT, PET or label map, one that fails a
+    validation check with an error (not 3-D, NaN voxels, label values, label off the CT grid,
+    PET not SUV, ...), or a mask with more node components than :data:`MAX_NODE_COMPONENTS`.
+    A dose map that cannot be used leaves the dose columns empty, with an error row; so does
+    a label map without any lesion (a valid case: no visible tumour), with a ``NoLesion`` row.
     """
-    ct = read_image(task.ct_path, task.patient_id)
-    labels = read_image(task.mask_path, task.patient_id, sitk.sitkUInt8)
-    if not Grid.of(labels).same_as(Grid.of(ct)):
-        raise InputDataError(
-            f"label map grid ({_grid_text(Grid.of(labels))}) differs from the CT grid "
-            f"({_grid_text(Grid.of(ct))})",
-            patient_id=task.patient_id, path=task.mask_path,
-            hint="label maps must be on the CT grid (resample nearest-neighbour onto the CT)",
-        )
-    pet = read_image(task.pet_path, task.patient_id)
+    ct, labels, pet = _read_checked_images(task)
     errors: list[dict] = []
     dose = _read_dose(task, ct, errors)
     registration = {
@@ -136,6 +155,12 @@ def extract_patient(task: PatientTask) -> tuple[pd.DataFrame, list[dict], dict]:
         "dose_registration_failed": pd.NA if dose is None else dose.failed,
     }
     lesions = find_lesions(labels, task.min_lesion_ml)
+    if not lesions:
+        errors.append({"patient_id": task.patient_id, "lesion_id": None,
+                       "stage": "extract:lesions", "error_type": "NoLesion",
+                       "message": f"file {task.mask_path}: the label map has no GTVp (1) nor "
+                       "GTVn (2) voxel, so the patient has no lesion features (its patients "
+                       "row has lesion counts 0)"})
     nodes = sum(lesion.label == NODAL_LABEL for lesion in lesions)
     if nodes > MAX_NODE_COMPONENTS:
         raise InputDataError(

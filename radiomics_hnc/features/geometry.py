@@ -51,15 +51,6 @@ class Grid:
         """Volume of one voxel in ml (cm^3)."""
         return float(np.prod(self.spacing)) / 1000.0
 
-    def same_as(self, other: Grid, tolerance_mm: float = 1e-3) -> bool:
-        """True when both grids have the same size and, within ``tolerance_mm``, geometry."""
-        return (
-            self.size == other.size
-            and np.allclose(self.spacing, other.spacing, atol=1e-5)
-            and np.allclose(self.origin, other.origin, atol=tolerance_mm)
-            and np.allclose(self.direction, other.direction, atol=1e-5)
-        )
-
 
 @dataclass(frozen=True)
 class Region:

@@ -14,6 +14,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from radiomics_hnc.errors import InputDataError
+from radiomics_hnc.geometry import grid_mismatch
 from radiomics_hnc.io import read_image, write_json, write_parquet
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.segment.metrics import patient_metrics, summarise
@@ -34,13 +35,6 @@ class EvaluationResult:
     failures: list[PatientFailure]
 
 
-def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
-    return (a.GetSize() == b.GetSize()
-            and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=1e-4)
-            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=1e-3)
-            and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-5))
-
-
 def _nan_to_none(value: object) -> object:
     """Undefined metrics (NaN) as JSON null."""
     if isinstance(value, dict):
@@ -55,10 +49,11 @@ def evaluate_patient(args: tuple[str, str, str]) -> dict[str, float]:
     pid, truth_path, mask_path = args
     truth = read_image(truth_path, pid)
     mask = read_image(mask_path, pid)
-    if not _same_grid(truth, mask):
+    mismatch = grid_mismatch(mask, truth)
+    if mismatch is not None:
         raise InputDataError(
-            f"mask grid {mask.GetSize()} @ {mask.GetSpacing()} mm differs from the label's "
-            f"{truth.GetSize()} @ {truth.GetSpacing()} mm", patient_id=pid, path=mask_path,
+            f"the mask is not on the label's grid: expected {mismatch.expected}; found "
+            f"{mismatch.found}", patient_id=pid, path=mask_path,
             hint="masks must be on the CT grid; re-run 'radiomics-hnc segment predict'",
         )
     spacing_zyx = truth.GetSpacing()[::-1]
