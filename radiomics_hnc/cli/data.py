@@ -64,17 +64,15 @@ def validate_command(
 
 def print_validation(report: ValidationReport, show_info: bool = False) -> None:
     """The human table of findings and a one-line summary."""
-    table = report.table.astype(object).where(report.table.notna(), None)
-    if not show_info:
-        table = table[table["severity"] != "info"]
-    if not state.quiet and not table.empty:
+    shown = [f for f in report.findings if show_info or f.severity != "info"]
+    if not state.quiet and shown:
         view = Table("patient", "check", "severity", "message", "file", title="Validation findings")
-        for row in table.itertuples():
+        for found in shown:
             view.add_row(
-                str(row.patient_id or "-"), row.check,
-                Text(row.severity, style=_SEVERITY_STYLE[row.severity]),
-                _found(row.message, row.expected, row.found),
-                Path(row.file).name if row.file else "-",
+                str(found.patient_id or "-"), found.check,
+                Text(found.severity, style=_SEVERITY_STYLE[found.severity]),
+                found.describe(),
+                Path(found.file).name if found.file else "-",
             )
         console.print(view)
     summary = report.summary()
@@ -83,15 +81,6 @@ def print_validation(report: ValidationReport, show_info: bool = False) -> None:
         f"{summary['patients']} patients: {counts.get('error', 0)} errors, "
         f"{counts.get('warning', 0)} warnings; {summary['excluded']} excluded from later stages"
     )
-
-
-def _found(message: str, expected: str | None, found: str | None) -> str:
-    parts = [message]
-    if expected:
-        parts.append(f"expected {expected}")
-    if found:
-        parts.append(f"found {found}")
-    return "; ".join(parts)
 
 
 def _print_manifest_summary(manifest) -> None:
