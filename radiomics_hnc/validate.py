@@ -27,6 +27,7 @@ from radiomics_hnc.io import (
     read_provenance,
     write_json,
 )
+from radiomics_hnc.locks import locked_stage
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.workspace import (
     IMAGE_ROLES,
@@ -423,6 +424,7 @@ def validate_manifest(
     return ValidationReport(findings, len(manifest))
 
 
+@locked_stage("validate")
 def validate_workspace(
     workspace: str | Path, *, jobs: int = 1, progress: bool = False
 ) -> ValidationReport:

@@ -187,7 +187,8 @@ def test_cli_extract_with_predicted_masks(cohort, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "1 patients extracted" in done.stdout and "3 failed" in done.stdout
-    errors = pd.read_parquet(copy / "features" / "errors.parquet")
+    assert not (copy / "features").exists()  # predicted masks have their own folder
+    errors = pd.read_parquet(copy / "features_predicted" / "errors.parquet")
     assert "CHUM-001.nii.gz" in errors.set_index("patient_id").loc["CHUM-001", "message"]
     bad = subprocess.run([sys.executable, "-c", code, "extract", str(copy), "--masks", "nowhere"],
                          capture_output=True, text=True, timeout=300)

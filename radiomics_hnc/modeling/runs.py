@@ -21,6 +21,8 @@ import yaml
 
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.io import atomic_path, write_json, write_parquet
+from radiomics_hnc.locks import lock_name, stage_lock
+from radiomics_hnc.mask_sources import folder_source, run_suffix
 from radiomics_hnc.modeling.card import model_card
 from radiomics_hnc.modeling.dataset import (
     CENTRE_COLUMN,
@@ -58,7 +60,8 @@ def package_versions() -> dict[str, str]:
 
 
 def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None = None,
-            name: str | None = None, table: pd.DataFrame | None = None) -> Path:
+            name: str | None = None, table: pd.DataFrame | None = None,
+            features_dir: str | Path | None = None) -> Path:
     """Validate ``spec`` on the workspace's patients table, refit on all, write the run folder.
 
     Parameters
@@ -70,17 +73,31 @@ def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None 
     cv
         ``"loco"``, ``"kfold"`` or ``"holdout"``; default: the spec's ``validation.cv``.
     name
-        Run folder name (default ``<spec name>_<cv>``).
+        Run folder name (default ``<spec name>_<cv>``, plus ``_predicted`` or ``_<name>`` for
+        a features folder other than ``features``, see :func:`run_suffix`).
+    features_dir
+        Folder of the patients table (default ``WORKSPACE/features``); its mask source is
+        recorded in ``metrics.json`` under ``features``.
     """
     ws = Workspace(workspace)
     spec = spec if isinstance(spec, ModelSpec) else load_spec(spec)
     scheme = cv or spec.validation.cv
+    folder = Path(features_dir) if features_dir is not None else ws.features_dir
+    run_name = name or f"{spec.name}_{scheme}{run_suffix(folder) if table is None else ''}"
+    with stage_lock(ws.root, lock_name("fit", ws.runs_dir / run_name, ws.root)):
+        return _fit_locked(ws, spec, scheme, run_name, table, folder)
+
+
+def _fit_locked(ws: Workspace, spec: ModelSpec, scheme: str, run_name: str,
+                table: pd.DataFrame | None, folder: Path) -> Path:
+    source = None
     if table is None:
-        path = ws.features_dir / "patients.parquet"
+        path = folder / "patients.parquet"
         if not path.is_file():
             raise InputDataError("no patients table", path=path,
                                  hint="run `radiomics-hnc extract` first")
         table = pd.read_parquet(path)
+        source = folder_source(folder)
     columns = feature_columns(table, spec.features, spec.columns)
     inputs = columns + [c for c in spec.preprocessing.combat_covariates if c not in columns]
     X = model_inputs(table, inputs)  # covariates preserved by ComBat are inputs, not predictors
@@ -96,7 +113,10 @@ def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None 
     metrics.update({"task": spec.task, "cv": scheme, "spec": spec.name,
                     "n_patients": len(X), "n_labelled": int(known.sum()),
                     "n_features_in": len(columns)})
-    run_dir = ws.runs_dir / (name or f"{spec.name}_{scheme}")
+    if source is not None:
+        metrics["features"] = {"folder": folder.name, **source.record(),
+                               "description": source.describe()}
+    run_dir = ws.runs_dir / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_run(run_dir, final, spec, inputs, oof, metrics, importance)
     log.info("run written to %s", run_dir)
