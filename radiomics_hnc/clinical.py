@@ -110,6 +110,11 @@ def canonical_column(name: str) -> str | None:
     return _ALIASES.get(_header_key(name))
 
 
+def header_spellings(column: str) -> list[str]:
+    """The clinical-table headers read as ``column`` (case, spaces and punctuation ignored)."""
+    return sorted(key for key, name in _ALIASES.items() if name == column)
+
+
 def _text(value: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""

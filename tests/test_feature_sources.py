@@ -23,7 +23,7 @@ from radiomics_hnc.features import extract_features
 from radiomics_hnc.io import provenance, read_provenance, write_parquet
 from radiomics_hnc.locks import LOCKS_DIR, lock_name, stage_lock
 from radiomics_hnc.mask_sources import MaskSource, folder_source, run_suffix
-from tests.features_phantoms import make_patient, write_workspace
+from tests.features_phantoms import make_patient, many_patient_workspace, write_workspace
 
 radiomics.setVerbosity(logging.ERROR)
 CLI = "from radiomics_hnc.cli import main; main()"
@@ -173,18 +173,9 @@ def test_an_image_rewritten_in_place_with_its_mtime_restored_is_recomputed(tmp_p
     assert extract_features(ws).skipped == ["CHUS-003"] and hashed == []
 
 
-def _many_patient_workspace(root: Path, count: int) -> Path:
-    """``count`` patients sharing one set of image files (the cache is per patient id)."""
-    ws = write_workspace(root, {"CHB-001": _patient(5)})
-    manifest = pd.read_parquet(ws / "manifest.parquet")
-    copies = [manifest.assign(patient_id=f"CHB-{i:03d}") for i in range(1, count + 1)]
-    write_parquet(pd.concat(copies, ignore_index=True), ws / "manifest.parquet")
-    return ws
-
-
 def test_a_second_concurrent_extract_is_refused_and_the_tables_have_one_settings_set(
         tmp_path):
-    ws = _many_patient_workspace(tmp_path, 6)
+    ws = many_patient_workspace(tmp_path, 6, _patient(5))
     first = subprocess.Popen([sys.executable, "-c", CLI, "--quiet", "extract", str(ws),
                               "--min-lesion-ml", "0.3"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)

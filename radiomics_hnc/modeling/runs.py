@@ -99,8 +99,9 @@ def _fit_locked(ws: Workspace, spec: ModelSpec, scheme: str, run_name: str,
         table = pd.read_parquet(path)
         source = folder_source(folder)
     columns = feature_columns(table, spec.features, spec.columns)
-    inputs = columns + [c for c in spec.preprocessing.combat_covariates if c not in columns]
-    X = model_inputs(table, inputs)  # covariates preserved by ComBat are inputs, not predictors
+    covariates = [c for c in spec.preprocessing.combat_covariates if c not in columns]
+    inputs = columns + covariates
+    X = model_inputs(table, inputs, covariates)  # covariates ComBat keeps: inputs, not predictors
     model = with_tuning(build_pipeline(spec, columns), spec)
     if spec.task == "rfs":
         oof, metrics, y, known = _validate_rfs(model, X, table, spec, scheme)
@@ -118,7 +119,7 @@ def _fit_locked(ws: Workspace, spec: ModelSpec, scheme: str, run_name: str,
                                "description": source.describe()}
     run_dir = ws.runs_dir / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_run(run_dir, final, spec, inputs, oof, metrics, importance)
+    _write_run(run_dir, final, spec, inputs, oof, metrics, importance, covariates)
     log.info("run written to %s", run_dir)
     return run_dir
 
@@ -202,13 +203,14 @@ def _validate_hpv(model, X, table, spec: ModelSpec, scheme: str):
     return oof, metrics, y, known
 
 
-def _write_run(run_dir: Path, model, spec: ModelSpec, columns, oof, metrics, importance) -> None:
+def _write_run(run_dir: Path, model, spec: ModelSpec, columns, oof, metrics, importance,
+               covariates) -> None:
     with atomic_path(run_dir / MODEL_FILE) as tmp:
         sio.dump(model, tmp)
     with atomic_path(run_dir / "spec.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-    write_json({"columns": list(columns), "centre_column": CENTRE_COLUMN},
-               run_dir / "features.json")
+    write_json({"columns": list(columns), "centre_column": CENTRE_COLUMN,
+                "covariate_columns": list(covariates)}, run_dir / "features.json")
     write_json(package_versions(), run_dir / "versions.json")
     write_parquet(oof, run_dir / "oof_predictions.parquet")
     write_json(metrics, run_dir / "metrics.json")
@@ -241,7 +243,7 @@ def predict_run(run_dir: str | Path, table: pd.DataFrame | str | Path,
         table = pd.read_parquet(table)
     meta = json.loads((run_dir / "features.json").read_text())
     spec = yaml.safe_load((run_dir / "spec.yaml").read_text())
-    X = model_inputs(table, meta["columns"])
+    X = model_inputs(table, meta["columns"], meta.get("covariate_columns", []))
     model = load_model(run_dir)
     result = pd.DataFrame({"patient_id": X.index, "center": X[CENTRE_COLUMN].to_numpy()})
     if spec["task"] == "rfs":
