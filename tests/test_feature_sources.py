@@ -176,6 +176,13 @@ def test_an_image_rewritten_in_place_with_its_mtime_restored_is_recomputed(tmp_p
 def test_a_second_concurrent_extract_is_refused_and_the_tables_have_one_settings_set(
         tmp_path):
     ws = many_patient_workspace(tmp_path, 6, _patient(5))
+    # The second run starts its interpreter first and waits, so that it runs while the first
+    # one extracts rather than after it.
+    waiting = ("import sys; from radiomics_hnc.cli import main; sys.stdin.readline(); "
+               f"sys.argv = ['radiomics-hnc', 'extract', {str(ws)!r}, '--min-lesion-ml', '3']; "
+               "main()")
+    second = subprocess.Popen([sys.executable, "-c", waiting], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = subprocess.Popen([sys.executable, "-c", CLI, "--quiet", "extract", str(ws),
                               "--min-lesion-ml", "0.3"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
@@ -183,12 +190,12 @@ def test_a_second_concurrent_extract_is_refused_and_the_tables_have_one_settings
     deadline = time.monotonic() + 120
     while not owner.is_file() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    second = subprocess.run([sys.executable, "-c", CLI, "extract", str(ws), "--min-lesion-ml",
-                             "3"], capture_output=True, text=True, timeout=300)
+    _, second_err = second.communicate("go\n", timeout=300)
+    assert first.poll() is None, "the first run must still be running"
     _, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
-    assert second.returncode == 1, second.stderr
-    message = " ".join(second.stderr.split())
+    assert second.returncode == 1, second_err
+    message = " ".join(second_err.split())
     assert f"process {first.pid}" in message and "extract-features.lock" in message
     for name in ("lesions", "patients", "errors"):
         assert read_provenance(ws / "features" / f"{name}.parquet")["min_lesion_ml"] == 0.3
