@@ -52,3 +52,7 @@ class InputDataError(RadiomicsHNCError):
 
 class ConfigError(RadiomicsHNCError):
     """A configuration or model specification file is invalid."""
+
+
+class WorkspaceBusyError(RadiomicsHNCError):
+    """Another run holds the lock of the outputs this run would write."""

@@ -20,9 +20,17 @@ Unseen centres (``unseen=``):
   pooled variance, and shrunk toward the training priors by the same empirical Bayes step. Its
   output therefore depends on the other rows of that centre passed in the same call.
 
-Missing values are ignored in every estimate and stay missing in the output. Features with no
-variance in the training data pass through unchanged. A centre with a single training row gets
-a location estimate and the pooled scale prior.
+Missing feature values are ignored in every estimate and stay missing in the output. Features
+with no variance in the training data pass through unchanged. A centre with a single training
+row gets a location estimate and the pooled scale prior.
+
+Covariates (``covariates=``) are numbers or categories: numeric columns enter the design as
+they are, text and categorical columns one-hot, without their first level (in sorted order):
+the centre columns already span the intercept. ComBat needs every covariate value, so a
+missing value is an :class:`InputDataError` naming the column and the patients (never imputed,
+e.g. an unknown HPV status is not guessed before ComBat), as are a covariate with a single
+value in the training rows, covariates fixed within each centre (confounded with it) and, in
+``transform``, a level not seen in training.
 """
 
 from __future__ import annotations
@@ -53,8 +61,9 @@ class ComBat(TransformerMixin, BaseEstimator):
     batch_column
         Name (DataFrame input) or index (array input) of the centre column.
     covariates
-        Columns whose effects are preserved (e.g. ``["age"]``); numeric, missing values are
-        replaced by their training mean. Used in the design and dropped from the output.
+        Columns whose effects are preserved (e.g. ``["age", "sex"]``): numeric columns as
+        numbers, text or categorical columns one-hot (see the module docstring); complete.
+        Used in the design and dropped from the output.
     parametric
         Parametric (normal / inverse-gamma priors) or non-parametric empirical Bayes.
     eb
@@ -84,8 +93,8 @@ class ComBat(TransformerMixin, BaseEstimator):
         self.max_iter = max_iter
 
     # ------------------------------------------------------------------ input handling
-    def _split(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-        """Features (float, NaN allowed), batch labels (str), covariates, feature names."""
+    def _split(self, X) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, list[str]]:
+        """Features (float, NaN allowed), batch labels (str), covariates as given, names."""
         covariates = list(self.covariates or [])
         if isinstance(X, pd.DataFrame):
             missing = [c for c in [self.batch_column, *covariates] if c not in X.columns]
@@ -97,7 +106,7 @@ class ComBat(TransformerMixin, BaseEstimator):
             names = [str(c) for c in X.columns if c not in drop]
             features = X[[c for c in X.columns if c not in drop]].to_numpy(dtype=float)
             batch = X[self.batch_column].astype(str).to_numpy()
-            cov = X[covariates].to_numpy(dtype=float) if covariates else np.empty((len(X), 0))
+            cov = X[covariates]
         else:
             array = check_array(X, ensure_all_finite="allow-nan", dtype=np.float64)
             if not isinstance(self.batch_column, int | np.integer):
@@ -108,13 +117,30 @@ class ComBat(TransformerMixin, BaseEstimator):
             names = [f"x{i}" for i in keep]
             features = array[:, keep]
             batch = np.array([repr(v) for v in array[:, int(self.batch_column)]])
-            cov = array[:, drop[1:]]
+            cov = pd.DataFrame(array[:, drop[1:]], columns=covariates)
         return features, batch, cov, names
 
-    def _design_covariates(self, cov: np.ndarray) -> np.ndarray:
-        """Centred covariates with missing values set to the training mean (i.e. zero)."""
-        centred = cov - self.covariate_mean_
-        return np.where(np.isnan(centred), 0.0, centred)
+    def _covariate_matrix(self, cov: pd.DataFrame) -> np.ndarray:
+        """Numeric design columns of the covariates (uncentred), per :attr:`covariate_levels_`."""
+        blocks = [np.empty((len(cov), 0))]
+        for name, levels in self.covariate_levels_.items():
+            values = _complete(cov, name)
+            if levels is None:
+                blocks.append(values.to_numpy(dtype=float)[:, None])
+                continue
+            text = values.astype(str).to_numpy()
+            unseen = sorted(set(text) - set(levels))
+            if unseen:
+                raise InputDataError(
+                    f"ComBat covariate {name!r} has value(s) {unseen} not seen when ComBat was "
+                    f"fitted (seen: {levels})",
+                    hint="a category needs training patients before ComBat can adjust for it")
+            blocks.append((text[:, None] == np.array(levels[1:])[None, :]).astype(float))
+        return np.hstack(blocks)
+
+    def _design_covariates(self, cov: pd.DataFrame) -> np.ndarray:
+        """Covariate design columns centred on their training means."""
+        return self._covariate_matrix(cov) - self.covariate_mean_
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None):
@@ -129,10 +155,19 @@ class ComBat(TransformerMixin, BaseEstimator):
             raise ValueError("Input X contains infinity")
         self.feature_names_out_ = np.array(names, dtype=object)
         self.batches_, codes = np.unique(batch, return_inverse=True)
-        self.covariate_mean_ = np.nanmean(cov, axis=0) if cov.shape[1] else np.zeros(0)
-        design_cov = self._design_covariates(cov)
+        self.covariate_levels_ = _covariate_levels(cov)
+        raw_cov = self._covariate_matrix(cov)
+        self.covariate_mean_ = raw_cov.mean(axis=0)
+        design_cov = raw_cov - self.covariate_mean_
         onehot = np.eye(len(self.batches_))[codes]
-        coef = _masked_least_squares(np.hstack([onehot, design_cov]), features)
+        design = np.hstack([onehot, design_cov])
+        if design_cov.shape[1] and np.linalg.matrix_rank(design) < design.shape[1]:
+            raise InputDataError(
+                f"ComBat covariates {list(cov.columns)} are confounded with the centres (a "
+                "covariate, or a combination of them, is fixed within each centre): ComBat "
+                "cannot tell their effects from the centres'",
+                hint="remove the covariate from preprocessing.combat_covariates")
+        coef = _masked_least_squares(design, features)
         batch_coef, self.covariate_coef_ = coef[: len(self.batches_)], coef[len(self.batches_):]
         observed = ~np.isnan(features)
         weights = observed.T @ onehot  # (features, batches): observed counts per centre
@@ -261,6 +296,38 @@ class ComBat(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _complete(cov: pd.DataFrame, name) -> pd.Series:
+    """Column ``name`` of the covariates, refusing missing values (ComBat cannot use them)."""
+    values = cov[name]
+    missing = values.isna().to_numpy()
+    if missing.any():
+        shown = ", ".join(map(str, values.index[missing][:5])) + (
+            " ..." if missing.sum() > 5 else "")
+        raise InputDataError(
+            f"ComBat covariate {name!r} is missing for {int(missing.sum())} of {len(values)} "
+            f"patients ({shown}); ComBat needs every covariate value and does not impute them",
+            hint="fill the values in the patients table (clinical table), or remove the column "
+            "from preprocessing.combat_covariates")
+    return values
+
+
+def _covariate_levels(cov: pd.DataFrame) -> dict:
+    """Each covariate's sorted levels when it is categorical (text, categories), None when it is
+    numeric (booleans included); raising for a covariate with a single value."""
+    levels = {}
+    for name in cov.columns:
+        values = _complete(cov, name)
+        numeric = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+        found = sorted(values.unique().tolist() if numeric else set(values.astype(str)))
+        if len(found) < 2:
+            raise InputDataError(
+                f"ComBat covariate {name!r} has a single value ({found[0]!r}) in the "
+                f"{len(values)} training patients: its effect cannot be told from the centres'",
+                hint="remove it from preprocessing.combat_covariates")
+        levels[name] = None if numeric else found
+    return levels
 
 
 def _as_2d(X):

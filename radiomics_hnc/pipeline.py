@@ -21,6 +21,12 @@ from typing import Any
 
 from radiomics_hnc.errors import ConfigError, RadiomicsHNCError
 from radiomics_hnc.io import file_sha256, write_json
+from radiomics_hnc.mask_sources import (
+    GROUND_TRUTH,
+    PREDICTED,
+    MaskSource,
+    run_suffix,
+)
 from radiomics_hnc.resources import model_spec_path
 from radiomics_hnc.workspace import Workspace
 
@@ -142,8 +148,6 @@ def _up_to_date(stage: Stage, record_path: Path, fingerprint: str) -> bool:
 DEFAULT_RFS_SPECS = ("rfs_clinical_cox", "rfs_coxnet", "rfs_gbsa", "rfs_xgb_cox")
 DEFAULT_HPV_SPECS = ("hpv_clinical_logistic", "hpv_lesion_pattern", "hpv_elasticnet", "hpv_xgb")
 MASK_CHOICES = ("ground-truth", "predicted", "both")
-#: With ``masks="both"``, features from predicted masks go here, their runs end in _predicted.
-PREDICTED_FEATURES_DIR = "features_predicted"
 
 
 @dataclass
@@ -184,8 +188,10 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
             hint="add --segment to train and run the segmenter, --segmenter MODEL to run a "
             "trained one, or put your own <PID>.nii.gz label maps there",
         )
-    for source, features_dir, suffix in _feature_sources(ws, settings.masks):
-        masks_input = [ws.masks_dir] if source == "predicted" else []
+    sources = _feature_sources(ws, settings.masks)
+    for source, features_dir in sources:
+        suffix = run_suffix(features_dir)
+        masks_input = [ws.masks_dir] if source == PREDICTED else []
         patients = features_dir / "patients.parquet"
         stages.append(Stage(
             f"extract{suffix}", _extract_action(ws.root, source, features_dir, settings),
@@ -198,15 +204,17 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
                 run_dir = ws.child(ws.runs_dir, run_name, f"run name of {path.name}")  # checked
                 stages.append(Stage(  # before any stage runs, not after extraction
                     f"fit-{path.stem}{suffix}",
-                    _fit_action(ws.root, path, settings.cv, patients, run_name),
+                    _fit_action(ws.root, path, settings.cv, features_dir, run_name),
                     [run_dir / "metrics.json"], [patients, path],
                     {"cv": settings.cv, "task": task}, optional=True,
                 ))
     if settings.report:
+        report_features = sources[0][1]  # ground truth's when there are both
         stages.append(Stage(
-            "report", lambda: _report(ws.root), [ws.report_dir / "index.html"],
-            [ws.manifest_path, ws.validation_path, ws.features_dir, ws.runs_dir,
-             ws.segmentation_dir / "summary.json", ws.root / PREDICTED_FEATURES_DIR],
+            "report", lambda: _report(ws.root, report_features), [ws.report_dir / "index.html"],
+            [ws.manifest_path, ws.validation_path, *(folder for _, folder in sources),
+             ws.runs_dir, ws.segmentation_dir / "summary.json"],
+            {"features": report_features.name},
         ))
     return stages
 
@@ -277,15 +285,11 @@ def _evaluate(workspace: Path, model_dir: Path, settings: PipelineSettings) -> d
     return summary
 
 
-def _feature_sources(ws: Workspace, masks: str) -> list[tuple[str, Path, str]]:
-    """(mask source, features folder, run-name suffix) for each extraction to run.
-
-    One source writes ``features/``; with both, the predicted masks' features go beside them.
-    """
-    if masks != "both":
-        return [(masks, ws.features_dir, "")]
-    return [("ground-truth", ws.features_dir, ""),
-            ("predicted", ws.root / PREDICTED_FEATURES_DIR, "_predicted")]
+def _feature_sources(ws: Workspace, masks: str) -> list[tuple[str, Path]]:
+    """(mask source, features folder) for each extraction to run: each source has its own
+    folder (:mod:`radiomics_hnc.mask_sources`), ground truth's first."""
+    names = (GROUND_TRUTH, PREDICTED) if masks == "both" else (masks,)
+    return [(name, MaskSource(name).default_features_dir(ws)) for name in names]
 
 
 def _extract_action(workspace: Path, masks: str, out_dir: Path,
@@ -300,22 +304,20 @@ def _extract_action(workspace: Path, masks: str, out_dir: Path,
     return extract
 
 
-def _fit_action(workspace: Path, spec: Path, cv: str, patients: Path,
+def _fit_action(workspace: Path, spec: Path, cv: str, features_dir: Path,
                 name: str) -> Callable[[], Any]:
     def fit() -> Path:
-        import pandas as pd
-
         from radiomics_hnc.modeling import fit_run
 
-        return fit_run(workspace, spec, cv=cv, name=name, table=pd.read_parquet(patients))
+        return fit_run(workspace, spec, cv=cv, name=name, features_dir=features_dir)
 
     return fit
 
 
-def _report(workspace: Path) -> Path:
+def _report(workspace: Path, features_dir: Path) -> Path:
     from radiomics_hnc.report import build_report
 
-    return build_report(workspace)
+    return build_report(workspace, features_dir=features_dir)
 
 
 def run_pipeline(

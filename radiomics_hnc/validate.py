@@ -23,6 +23,7 @@ from radiomics_hnc.clinical import accepted_spellings
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.geometry import grid_mismatch
 from radiomics_hnc.io import provenance, read_image, read_provenance, write_json
+from radiomics_hnc.locks import locked_stage
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.workspace import (
     IMAGE_ROLES,
@@ -557,6 +558,7 @@ def validate_manifest(
     return ValidationReport(findings, len(manifest))
 
 
+@locked_stage("validate")
 def validate_workspace(
     workspace: str | Path, *, jobs: int = 1, progress: bool = False
 ) -> ValidationReport:

@@ -114,3 +114,12 @@ def write_workspace(root: Path, patients: dict[str, dict[str, sitk.Image]]) -> P
         rows.append(row)
     write_parquet(pd.DataFrame(rows), workspace / "manifest.parquet")
     return workspace
+
+
+def many_patient_workspace(root: Path, count: int, images: dict[str, sitk.Image]) -> Path:
+    """``count`` patients sharing one set of image files (the cache is per patient id)."""
+    ws = write_workspace(root, {"CHB-001": images})
+    manifest = pd.read_parquet(ws / "manifest.parquet")
+    copies = [manifest.assign(patient_id=f"CHB-{i:03d}") for i in range(1, count + 1)]
+    write_parquet(pd.concat(copies, ignore_index=True), ws / "manifest.parquet")
+    return ws

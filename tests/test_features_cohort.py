@@ -19,8 +19,8 @@ import SimpleITK as sitk
 
 from radiomics_hnc.features import extract_features
 from radiomics_hnc.features.lesions import find_lesions
-from radiomics_hnc.io import read_provenance, write_image, write_parquet
-from tests.features_phantoms import make_patient, write_workspace
+from radiomics_hnc.io import read_provenance, write_image
+from tests.features_phantoms import make_patient, many_patient_workspace, write_workspace
 
 radiomics.setVerbosity(logging.ERROR)
 
@@ -130,17 +130,8 @@ def test_rerun_skips_unchanged_and_recomputes_changed(cohort, first_run):
     extract_features(ws)
 
 
-def _many_patient_workspace(root: Path, count: int) -> Path:
-    """``count`` patients sharing one set of image files (the cache is per patient id)."""
-    ws = write_workspace(root, {"CHB-001": make_patient(seed=5)})
-    manifest = pd.read_parquet(ws / "manifest.parquet")
-    copies = [manifest.assign(patient_id=f"CHB-{i:03d}") for i in range(1, count + 1)]
-    write_parquet(pd.concat(copies, ignore_index=True), ws / "manifest.parquet")
-    return ws
-
-
 def test_rerun_after_kill_9_matches_an_uninterrupted_run(tmp_path):
-    ws = _many_patient_workspace(tmp_path, 8)
+    ws = many_patient_workspace(tmp_path, 8, make_patient(seed=5))
     code = ("import sys; from radiomics_hnc.features import extract_features; "
             "extract_features(sys.argv[1])")
     process = subprocess.Popen([sys.executable, "-c", code, str(ws)],
@@ -187,7 +178,8 @@ def test_cli_extract_with_predicted_masks(cohort, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "1 patients extracted" in done.stdout and "3 failed" in done.stdout
-    errors = pd.read_parquet(copy / "features" / "errors.parquet")
+    assert not (copy / "features").exists()  # predicted masks have their own folder
+    errors = pd.read_parquet(copy / "features_predicted" / "errors.parquet")
     assert "CHUM-001.nii.gz" in errors.set_index("patient_id").loc["CHUM-001", "message"]
     bad = subprocess.run([sys.executable, "-c", code, "extract", str(copy), "--masks", "nowhere"],
                          capture_output=True, text=True, timeout=300)

@@ -39,6 +39,53 @@ def test_matches_neurocombat(parametric):
     np.testing.assert_allclose(ours, reference, atol=1e-4)
 
 
+def with_sex(frame: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
+    """Add a text covariate ("M"/"F") whose effect on the features is real."""
+    rng = np.random.default_rng(seed)
+    sex = rng.choice(["F", "M"], len(frame))
+    out = frame.copy()
+    features = [c for c in out.columns if c.startswith("GTV")]
+    out[features] += np.where(sex == "M", 1.5, 0.0)[:, None]
+    out["sex"] = sex
+    return out
+
+
+@pytest.mark.parametrize("parametric", [True, False])
+def test_matches_neurocombat_with_a_text_covariate(parametric):
+    frame = with_sex(batched())
+    features = frame.drop(columns=["center", "age", "sex"]).to_numpy()
+    covars = frame[["center", "age", "sex"]].rename(columns={"center": "batch"})
+    reference = neuroCombat(features.T.copy(), covars, "batch", categorical_cols=["sex"],
+                            continuous_cols=["age"], parametric=parametric)["data"].T
+    ours = ComBat(covariates=["age", "sex"], parametric=parametric).fit_transform(frame)
+    np.testing.assert_allclose(ours, reference, atol=1e-4)
+    # the covariate counts: ComBat without it removes part of the sex effect as centre effect
+    ignored = ComBat(covariates=["age"], parametric=parametric).fit_transform(
+        frame.drop(columns="sex"))
+    assert np.abs(ignored - reference).max() > 0.05
+
+
+def test_a_covariate_that_cannot_be_used_is_an_error_naming_it():
+    frame = with_sex(batched()).set_index(pd.Index([f"P{i}" for i in range(90)]))
+    missing = frame.copy()
+    missing.loc[["P3", "P40"], "sex"] = None
+    with pytest.raises(InputDataError, match=r"'sex' is missing for 2 of 90 patients \(P3, P40\)"):
+        ComBat(covariates=["sex"]).fit(missing)
+    with pytest.raises(InputDataError, match=r"'age' is missing for 1 of 90"):
+        ComBat(covariates=["age", "sex"]).fit(frame.assign(age=frame["age"].where(
+            frame.index != "P7")))
+    with pytest.raises(InputDataError, match=r"'sex' has a single value \('M'\)"):
+        ComBat(covariates=["sex"]).fit(frame.assign(sex="M"))
+    with pytest.raises(InputDataError, match="confounded with the centres"):
+        ComBat(covariates=["sex"]).fit(frame.assign(sex=np.where(frame.center == "A", "F",
+                                                                 "M")))
+    fitted = ComBat(covariates=["sex"]).fit(frame)
+    with pytest.raises(InputDataError, match=r"'sex' has value\(s\) \['X'\] not seen"):
+        fitted.transform(frame.assign(sex="X"))
+    with pytest.raises(InputDataError, match=r"'sex' is missing for 2 of 90"):
+        fitted.transform(missing)
+
+
 def test_transform_of_training_rows_ignores_added_test_rows():
     frame = batched().drop(columns="age")
     train, test = frame.iloc[::2], frame.iloc[1::2]

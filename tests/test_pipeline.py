@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import SimpleITK as sitk
 
 from radiomics_hnc.errors import InputDataError
-from radiomics_hnc.pipeline import PipelineSettings, Stage, headline, run_pipeline, run_stages
+from radiomics_hnc.io import read_provenance
+from radiomics_hnc.pipeline import (
+    PipelineSettings,
+    Stage,
+    headline,
+    pipeline_stages,
+    run_pipeline,
+    run_stages,
+)
 from radiomics_hnc.synth import generate_cohort
 
 
@@ -189,8 +199,25 @@ def test_both_mask_sources_give_two_feature_tables_and_two_sets_of_runs(tmp_path
     predicted = pd.read_parquet(ws / "features_predicted" / "lesions.parquet")
     assert len(truth) == len(pd.read_parquet(cohort.ground_truth_dir / "lesions.parquet"))
     assert set(predicted["lesion_id"]) < set(truth["lesion_id"]) or len(predicted) < len(truth)
-    assert (ws / "runs" / "rfs_clinical_cox_kfold" / "metrics.json").is_file()
-    assert (ws / "runs" / "rfs_clinical_cox_kfold_predicted" / "metrics.json").is_file()
+    assert read_provenance(ws / "features_predicted" / "patients.parquet")["mask_source"] == (
+        "predicted")
+    for run, source in (("rfs_clinical_cox_kfold", "ground-truth"),
+                        ("rfs_clinical_cox_kfold_predicted", "predicted")):
+        metrics = json.loads((ws / "runs" / run / "metrics.json").read_text())
+        assert metrics["features"]["mask_source"] == source
+
+
+def test_predicted_masks_alone_have_their_own_folder_runs_and_report_input(tmp_path):
+    (tmp_path / "ws" / "masks").mkdir(parents=True)
+    settings = PipelineSettings(masks="predicted", rfs_specs=("rfs_coxnet",), hpv_specs=())
+    stages = {s.name: s for s in pipeline_stages(tmp_path, tmp_path / "ws", settings)}
+    assert list(stages) == ["discover", "validate", "extract_predicted",
+                            "fit-rfs_coxnet_predicted", "report"]
+    assert stages["extract_predicted"].outputs == [
+        tmp_path / "ws" / "features_predicted" / "patients.parquet"]
+    assert stages["fit-rfs_coxnet_predicted"].outputs == [
+        tmp_path / "ws" / "runs" / "rfs_coxnet_loco_predicted" / "metrics.json"]
+    assert stages["report"].settings == {"features": "features_predicted"}
 
 
 def test_predicted_masks_without_a_segmenter_or_masks_is_a_clear_error(tmp_path):

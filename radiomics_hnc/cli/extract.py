@@ -28,24 +28,36 @@ def extract_command(
     min_lesion_ml: float = typer.Option(
         None, "--min-lesion-ml", min=0.0,
         help="Smaller lesions get shape and volume only (flagged too_small); default 0.5 ml."),
-    force: bool = typer.Option(False, "--force", help="Recompute patients already cached."),
+    features: str = typer.Option(
+        None, "--features",
+        help="Features folder in the workspace; default the mask source's own: features "
+        "(ground-truth), features_predicted (predicted), features_<folder name> (a folder)."),
+    force: bool = typer.Option(
+        False, "--force", help="Recompute patients already cached, and replace a features "
+        "folder that holds another mask source's tables."),
 ) -> None:
-    """Extract PET, CT and dose features per lesion into WORKSPACE/features/*.parquet.
+    """Extract PET, CT and dose features per lesion into WORKSPACE/features*/*.parquet.
 
-    Reruns skip patients whose images and settings are unchanged.
+    Each mask source has its own features folder, so features from ground-truth and predicted
+    masks live side by side. Reruns skip patients whose images and settings are unchanged.
     """
     from radiomics_hnc.features import (
         MIN_LESION_VOLUME_ML,
         extract_features,
         load_feature_configs,
     )
+    from radiomics_hnc.mask_sources import MaskSource, features_folder
 
     check_writable(workspace)
     configs = load_feature_configs(ct_config, pet_config, dose_config, filters=filters)
+    source = MaskSource.parse(masks)
+    out = features_folder(workspace, features) if features is not None else None
     result = extract_features(workspace, masks=masks, jobs=jobs, backend=backend,
                               scheduler=scheduler, configs=configs,
                               min_lesion_ml=MIN_LESION_VOLUME_ML if min_lesion_ml is None
-                              else min_lesion_ml, progress=state.progress, force=force)
+                              else min_lesion_ml, progress=state.progress, force=force,
+                              out_dir=out)
+    console.print(f"features from {source.describe()}", highlight=False, markup=False)
     console.print(
         f"{len(result.computed)} patients extracted, {len(result.skipped)} unchanged (cached), "
         f"{len(result.failed)} failed; {len(result.lesions)} lesions, "

@@ -18,9 +18,15 @@ def fit_command(
     model: Path = typer.Option(..., "--model", "-m",
                                help="Model spec, e.g. models/rfs_xgb_cox.yaml."),
     cv: str = typer.Option(None, "--cv", help="loco (default), kfold or holdout."),
-    name: str = typer.Option(None, "--name", help="Run folder name (default SPEC_CV)."),
+    name: str = typer.Option(None, "--name", help="Run folder name (default SPEC_CV, plus "
+                             "_predicted or _NAME for features from another mask source)."),
+    features: str = typer.Option(
+        "features", "--features",
+        help="Features folder in the workspace: features (ground-truth masks), "
+        "features_predicted (predicted masks) or the folder `extract --features` wrote."),
 ) -> None:
     """Validate a model out of fold, refit it on all patients and write WORKSPACE/runs/NAME."""
+    from radiomics_hnc.mask_sources import features_folder
     from radiomics_hnc.modeling import fit_run, load_spec
     check_writable(workspace)
     spec = load_spec(model)
@@ -30,7 +36,8 @@ def fit_command(
         raise ConfigError(f"spec {spec.name!r} is a {spec.task} model, not {task}", path=model)
     if cv is not None and cv not in ("loco", "kfold", "holdout"):
         raise ConfigError(f"--cv must be loco, kfold or holdout, got {cv!r}")
-    run_dir = fit_run(workspace, spec, cv=cv, name=name)
+    run_dir = fit_run(workspace, spec, cv=cv, name=name,
+                      features_dir=features_folder(workspace, features))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     if not state.quiet:
         for key, value in metrics["metrics"].items():

@@ -100,6 +100,12 @@ class FeatureConfigs:
         payload = {name: getattr(self, name) for name in MODALITIES}
         return text_sha256(json.dumps(payload, sort_keys=True, default=str))
 
+    @property
+    def modality_hashes(self) -> dict[str, str]:
+        """SHA-256 of each modality's merged parameters (which of them changed between runs)."""
+        return {name: text_sha256(json.dumps(getattr(self, name), sort_keys=True, default=str))
+                for name in MODALITIES}
+
 
 def load_feature_configs(
     ct: str | Path | None = None,

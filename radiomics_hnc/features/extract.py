@@ -2,19 +2,35 @@
 
 Each patient's images are read once; every lesion is extracted on its own neighbourhood (see
 :mod:`radiomics_hnc.features.pyradiomics_engine`). A worker writes the patient's lesion rows to
-``features/cache/<PID>.parquet`` (atomically) as soon as it finishes, with a fingerprint of its
-inputs (path, size and modification time of every image) and settings (feature config hash,
-minimum lesion size, software versions). A rerun skips patients whose fingerprint is unchanged,
-so an interrupted run (even ``kill -9``) loses only the patients in flight. Failed patients are
-not cached: they are retried by the next run.
+``<features folder>/cache/<PID>.parquet`` (atomically) as soon as it finishes, with a
+fingerprint of the content of its images (SHA-256) and of the settings (feature config hash,
+minimum lesion size, seed, software versions). A rerun skips patients whose fingerprint is
+unchanged, so an interrupted run (even ``kill -9``) loses only the patients in flight. Failed
+patients are not cached: they are retried by the next run.
+
+Hashing every image on every rerun would read the whole dataset again (50-80 MB per full-size
+patient: 0.04-0.08 s from the page cache, far more from disk; 60 GB for a HECKTOR-size cohort),
+so each cache entry also records every image's (path, size, mtime, ctime, inode, device)
+beside its hash, and a rerun re-hashes only files whose record changed. A user can restore a
+file's mtime but not its ctime, which the kernel sets on every write, so an in-place edit is
+always noticed, with two exceptions: file systems that keep no change time (FAT/exFAT report
+ctime = mtime; some network and FUSE mounts), where a same-size rewrite with its mtime
+restored escapes; and a same-size rewrite within the same timestamp tick (a few ms) as the
+hashing, i.e. a file being written while the extraction reads it. A patient whose files
+changed record but not content (a copied or moved dataset) is re-hashed, not re-extracted.
+
+One features folder holds one mask source (see :mod:`radiomics_hnc.mask_sources`), and
+one run at a time writes it (:func:`radiomics_hnc.locks.stage_lock`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import SimpleITK as sitk
@@ -30,7 +46,16 @@ from radiomics_hnc.features.lesions import (
     find_lesions,
 )
 from radiomics_hnc.features.tables import errors_table, order_lesion_columns, patients_table
-from radiomics_hnc.io import provenance, read_image, read_provenance, text_sha256, write_parquet
+from radiomics_hnc.io import (
+    file_sha256,
+    provenance,
+    read_image,
+    read_provenance,
+    text_sha256,
+    write_parquet,
+)
+from radiomics_hnc.locks import lock_name, stage_lock
+from radiomics_hnc.mask_sources import MaskSource, check_features_folder
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.validate import (
     check_ct,
@@ -45,12 +70,33 @@ from radiomics_hnc.workspace import Workspace, manifest_records, patient_file
 
 logger = logging.getLogger(__name__)
 
-MASK_SOURCES = ("ground-truth", "predicted")
 _STATUS_DTYPES = {"label": "int64", "too_small": "bool", "dose_available": "bool",
                   "dose_registration_metric": "float64",
                   "dose_registration_correlation": "float64",
                   "dose_registration_failed": "boolean"}
 _IMAGE_ROLES = ("ct_path", "pet_path", "mask_path", "planning_ct_path", "dose_path")
+
+
+def file_status(path: str | Path) -> dict[str, Any]:
+    """A file's path and the parts of its status that any write changes (a user can set the
+    mtime back, not the ctime)."""
+    stat = os.stat(path)
+    return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino, "device": stat.st_dev}
+
+
+def _same_status(status: dict[str, Any], known: dict[str, Any] | None) -> bool:
+    return known is not None and all(known.get(k) == v for k, v in status.items())
+
+
+def file_record(path: str | Path, known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """:func:`file_status` and SHA-256 of a file; the hash is taken from ``known`` when
+    ``known`` has the same status (see the module docstring for what that misses), else
+    computed from the bytes."""
+    record = file_status(path)
+    reusable = known.get("sha256") if known is not None and _same_status(record, known) else None
+    record["sha256"] = reusable or file_sha256(path)
+    return record
 
 
 @dataclass(frozen=True)
@@ -68,22 +114,47 @@ class PatientTask:
     configs: FeatureConfigs
     min_lesion_ml: float = MIN_LESION_VOLUME_ML
     seed: int = 0
+    force: bool = False
 
-    def fingerprint(self) -> str:
-        """Identity of the inputs and settings: equal fingerprints give equal features."""
-        files = {}
-        for role in _IMAGE_ROLES:
-            path = getattr(self, role)
-            if path is not None and Path(path).is_file():
-                stat = Path(path).stat()
-                files[role] = [str(path), stat.st_size, stat.st_mtime_ns]
-            else:
-                files[role] = path
+    def settings(self) -> dict[str, Any]:
+        """Everything besides the images that the features depend on."""
         record = provenance(config_hash=self.configs.content_hash)
         record.pop("created_utc")
-        payload = {"files": files, "provenance": record, "min_lesion_ml": self.min_lesion_ml,
-                   "seed": self.seed}
-        return text_sha256(json.dumps(payload, sort_keys=True))
+        return {**record, "min_lesion_ml": self.min_lesion_ml, "seed": self.seed}
+
+    def input_records(self, known: dict[str, Any] | None = None) -> dict[str, Any]:
+        """:func:`file_record` of each image (None where absent), reusing ``known`` hashes."""
+        known = known or {}
+        return {role: None if getattr(self, role) is None
+                else file_record(getattr(self, role), known.get(role))
+                for role in _IMAGE_ROLES}
+
+    def fingerprint(self, inputs: dict[str, Any]) -> str:
+        """Identity of the image contents and settings: equal fingerprints give equal features.
+
+        Paths are left out: the same images elsewhere (a moved dataset) give the same features.
+        """
+        files = {role: None if record is None else record["sha256"]
+                 for role, record in inputs.items()}
+        payload = {"files": files, "settings": self.settings()}
+        return text_sha256(json.dumps(payload, sort_keys=True, default=str))
+
+    def cache_is_current(self) -> bool:
+        """Whether the cache entry matches the images' status and the settings (no hashing)."""
+        cached = _cached_provenance(Path(self.cache_path))
+        known = cached.get("inputs") or {}
+        for role in _IMAGE_ROLES:
+            path, record = getattr(self, role), known.get(role)
+            if (path is None) != (record is None):
+                return False
+            if path is None:
+                continue
+            try:
+                if not _same_status(file_status(path), record):
+                    return False
+            except OSError:
+                return False
+        return cached.get("fingerprint") == self.fingerprint(known)
 
 
 @dataclass
@@ -181,39 +252,53 @@ def extract_patient(task: PatientTask) -> tuple[pd.DataFrame, list[dict], dict]:
 
 
 def run_patient(task: PatientTask) -> dict:
-    """Worker entry point: extract one patient and write its cache file atomically."""
-    fingerprint = task.fingerprint()  # of the inputs as they were when extraction started
+    """Worker entry point: extract one patient and write its cache file atomically.
+
+    The images are hashed first, as they are when extraction starts; when their content and
+    the settings match the cache entry (a moved or touched file), only the entry's file
+    records are refreshed and nothing is extracted.
+    """
+    cached = _cached_provenance(Path(task.cache_path))
+    inputs = _input_records(task, cached.get("inputs"))
+    fingerprint = task.fingerprint(inputs)
+    if not task.force and cached.get("fingerprint") == fingerprint:
+        frame = pd.read_parquet(task.cache_path)
+        write_parquet(frame, task.cache_path, {**cached, "inputs": inputs})
+        return {"extracted": False}
     frame, errors, registration = extract_patient(task)
     record = provenance(config_hash=task.configs.content_hash, fingerprint=fingerprint,
-                        errors=errors, registration=registration)
+                        inputs=inputs, errors=errors, registration=registration)
     write_parquet(frame, task.cache_path, record)
-    return {"lesions": len(frame), "errors": len(errors)}
+    return {"extracted": True, "lesions": len(frame), "errors": len(errors)}
 
 
-def _cached_fingerprint(path: Path) -> str | None:
+def _input_records(task: PatientTask, known: dict[str, Any] | None) -> dict[str, Any]:
     try:
-        return read_provenance(path).get("fingerprint") if path.is_file() else None
+        return task.input_records(known)
+    except OSError as exc:
+        raise InputDataError(f"image file could not be read ({exc.strerror})",
+                             patient_id=task.patient_id, path=exc.filename,
+                             hint="check the dataset folder or rerun discover") from exc
+
+
+def _cached_provenance(path: Path) -> dict[str, Any]:
+    try:
+        return read_provenance(path) if path.is_file() else {}
     except Exception:  # an unreadable cache file is recomputed
-        return None
-
-
-def _mask_path(workspace: Workspace, record: dict, masks: str | Path) -> str | None:
-    if str(masks) == "ground-truth":
-        return record.get("label_path")
-    folder = workspace.masks_dir if str(masks) == "predicted" else Path(masks)
-    return str(patient_file(folder, record["patient_id"], ".nii.gz"))
+        return {}
 
 
 def build_tasks(
-    workspace: Workspace, configs: FeatureConfigs, masks: str | Path = "ground-truth",
+    workspace: Workspace, configs: FeatureConfigs, masks: MaskSource,
     min_lesion_ml: float = MIN_LESION_VOLUME_ML, seed: int = 0, out_dir: Path | None = None,
+    force: bool = False,
 ) -> tuple[list[PatientTask], list[dict]]:
     """One task per eligible patient, and error rows for patients that cannot even start."""
-    cache_dir = (out_dir or workspace.features_dir) / "cache"
+    cache_dir = (out_dir or masks.default_features_dir(workspace)) / "cache"
     tasks, errors = [], []
     for record in manifest_records(workspace.eligible_manifest()):
         pid = record["patient_id"]
-        mask_path = _mask_path(workspace, record, masks)
+        mask_path = masks.mask_path(workspace, record)
         missing = [role for role, path in (("CT", record.get("ct_path")),
                                            ("PET", record.get("pet_path")),
                                            ("mask", mask_path)) if not path]
@@ -227,7 +312,7 @@ def build_tasks(
             ct_path=record["ct_path"], pet_path=record["pet_path"], mask_path=mask_path,
             planning_ct_path=record.get("planning_ct_path"), dose_path=record.get("dose_path"),
             cache_path=str(patient_file(cache_dir, pid, ".parquet")), configs=configs,
-            min_lesion_ml=min_lesion_ml, seed=seed))
+            min_lesion_ml=min_lesion_ml, seed=seed, force=force))
     return tasks, errors
 
 
@@ -242,6 +327,7 @@ def extract_features(
     progress: bool = False,
     force: bool = False,
     out_dir: str | Path | None = None,
+    seed: int = 0,
 ) -> ExtractionResult:
     """Extract features for every eligible patient and write the three feature tables.
 
@@ -259,21 +345,42 @@ def extract_features(
     min_lesion_ml
         Lesions below this volume (ml) keep shape and volume only, flagged ``too_small``.
     force
-        Recompute every patient even when its cache is up to date.
+        Recompute every patient even when its cache is up to date, and replace the tables of
+        another mask source in ``out_dir``.
     out_dir
-        Folder of the tables and cache (default ``WORKSPACE/features``); the pipeline writes
-        features from predicted masks to ``WORKSPACE/features_predicted`` beside them.
+        Folder of the tables and cache; default the mask source's own folder
+        (``WORKSPACE/features``, ``features_predicted`` or ``features_<folder name>``, see
+        :mod:`radiomics_hnc.mask_sources`).
+    seed
+        Seed of the dose registration's random sampling.
+
+    Raises
+    ------
+    ConfigError
+        ``out_dir`` holds another mask source's tables (without ``force``).
+    WorkspaceBusyError
+        Another run is writing ``out_dir``.
     """
     ws = Workspace(workspace)
     configs = configs or load_feature_configs()
-    if str(masks) not in MASK_SOURCES and not Path(masks).is_dir():
-        raise RadiomicsHNCError(f"mask source {masks!r} is neither {MASK_SOURCES} nor a folder",
-                                hint="pass ground-truth, predicted or a folder of label maps")
-    out = Path(out_dir) if out_dir is not None else ws.features_dir
-    tasks, errors = build_tasks(ws, configs, masks, min_lesion_ml, out_dir=out)
-    todo = [t for t in tasks
-            if force or _cached_fingerprint(Path(t.cache_path)) != t.fingerprint()]
+    source = MaskSource.parse(masks)
+    out = Path(out_dir) if out_dir is not None else source.default_features_dir(ws)
+    with stage_lock(ws.root, lock_name("extract", out, ws.root)):
+        check_features_folder(out, source, force)
+        tasks, errors = build_tasks(ws, configs, source, min_lesion_ml, seed, out, force)
+        result = _run_tasks(tasks, errors, jobs, backend, scheduler, progress)
+        record = provenance(config_hash=configs.content_hash, config_sources=configs.sources,
+                            config_sha256_by_modality=configs.modality_hashes,
+                            min_lesion_ml=min_lesion_ml, seed=seed, **source.record())
+        _gather(ws, out, tasks, errors, record, result)
+    return result
+
+
+def _run_tasks(tasks: list[PatientTask], errors: list[dict], jobs: int, backend: str,
+               scheduler: str | None, progress: bool) -> ExtractionResult:
+    """Run the patients whose cache is not current; failures become error rows."""
     result = ExtractionResult(pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    todo = [t for t in tasks if t.force or not t.cache_is_current()]
     result.skipped = sorted({t.patient_id for t in tasks} - {t.patient_id for t in todo})
     for pid, outcome in map_patients(run_patient, [(t.patient_id, t) for t in todo], jobs=jobs,
                                      backend=backend, scheduler=scheduler,
@@ -284,15 +391,20 @@ def extract_features(
                 logger.error("patient %s: unexpected failure\n%s", pid, outcome.traceback)
             errors.append({"patient_id": pid, "lesion_id": None, "stage": "extract",
                            "error_type": outcome.error_type, "message": outcome.message})
-        else:
+        elif outcome["extracted"]:
             result.computed.append(pid)
-    _gather(ws, out, tasks, set(result.failed), errors, configs, result)
+        else:
+            result.skipped.append(pid)
+    result.skipped.sort()
     return result
 
 
-def _gather(ws: Workspace, out: Path, tasks: list[PatientTask], failed: set[str],
-            errors: list[dict], configs: FeatureConfigs, result: ExtractionResult) -> None:
+def _gather(ws: Workspace, out: Path, tasks: list[PatientTask], errors: list[dict],
+            record: dict[str, Any], result: ExtractionResult) -> None:
+    """Write the three tables, with provenance ``record``, from the cache of every patient
+    that did not fail."""
     frames, done = [], []
+    failed = set(result.failed)
     for task in tasks:
         if task.patient_id in failed:
             continue
@@ -305,7 +417,6 @@ def _gather(ws: Workspace, out: Path, tasks: list[PatientTask], failed: set[str]
     lesions = lesions.sort_values(["patient_id", "label", "lesion_id"],
                                   key=_lesion_sort_key).reset_index(drop=True)
     lesions = lesions.astype({c: t for c, t in _STATUS_DTYPES.items() if c in lesions})
-    record = provenance(config_hash=configs.content_hash, config_sources=configs.sources)
     tables = {"lesions": lesions, "patients": patients_table(lesions, ws.eligible_manifest(), done),
               "errors": errors_table(errors)}
     for name, table in tables.items():

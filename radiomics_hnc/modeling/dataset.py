@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from sksurv.util import Surv
 
-from radiomics_hnc.clinical import CLINICAL_COLUMNS, ENDPOINT_COLUMNS
+from radiomics_hnc.clinical import CLINICAL_COLUMNS, ENDPOINT_COLUMNS, accepted_spellings
 from radiomics_hnc.errors import InputDataError
-from radiomics_hnc.workspace import FEATURE_SCOPES
+from radiomics_hnc.workspace import FEATURE_SCOPES, is_patient_feature
 
 CENTRE_COLUMN = "center"
 #: Clinical predictors: the clinical columns except endpoints and the published centre code.
@@ -25,8 +25,13 @@ def feature_columns(table: pd.DataFrame, feature_sets: Sequence[str],
     """Columns of ``table`` in the requested sets (modality token after the scope prefix), then
     the ``named`` columns not already among them.
 
-    Named columns are not checked here: :func:`model_inputs` names any the table lacks.
+    Raises :class:`InputDataError` when a named column is absent or has no value at all,
+    saying where the column comes from and what to add (:func:`missing_columns_error`).
     """
+    absent = [c for c in dict.fromkeys(named) if c not in table.columns]
+    empty = [c for c in dict.fromkeys(named) if c in table.columns and table[c].isna().all()]
+    if absent or empty:
+        raise missing_columns_error(absent, empty)
     columns: list[str] = []
     for name in table.columns:
         parts = str(name).split("_", 2)
@@ -60,18 +65,75 @@ def _stage_number(value: object) -> float:
     return float(match.group(1)) if match else np.nan
 
 
-def model_inputs(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """The modelling frame: the feature columns as floats plus the centre column."""
+def missing_columns_error(absent: Sequence[str], empty: Sequence[str] = ()) -> InputDataError:
+    """The error for columns a model needs that the patients table lacks (``absent``) or has
+    without any value (``empty``), saying for each where it comes from and what to add."""
+    problems = []
+    if absent:
+        shown = ", ".join(absent[:10]) + (" ..." if len(absent) > 10 else "")
+        problems.append(f"the table lacks {len(absent)} column(s) the model needs: {shown}")
+    if empty:
+        problems.append(f"the table's column(s) {', '.join(empty)} have no value for any "
+                        "patient")
+    hints = []
+    for column in [*absent, *empty]:
+        if column == CENTRE_COLUMN:
+            hints.append(f"{column!r} holds each patient's centre: use a patients table "
+                         "written by extract")
+        elif column in CLINICAL_COLUMNS:
+            spellings = accepted_spellings(column)
+            hints.append(f"{column!r} comes from the clinical table (a column headed "
+                         f"{spellings}, ignoring case, spaces and punctuation): add it there "
+                         "and rerun discover and extract, or copy the spec and remove it from "
+                         "'columns'")
+    extracted = [c for c in [*absent, *empty] if is_patient_feature(c)]
+    if extracted:
+        hints.append(f"{', '.join(extracted[:3])}{' ...' if len(extracted) > 3 else ''} come "
+                     "from feature extraction: use a patients table extracted with the same "
+                     "feature configs and modalities")
+    other = [c for c in [*absent, *empty]
+             if c not in CLINICAL_COLUMNS and c != CENTRE_COLUMN and not is_patient_feature(c)]
+    if other:
+        hints.append(f"{', '.join(other)} {'is' if len(other) == 1 else 'are'} neither clinical "
+                     "nor extracted: add the column to the patients table, or remove it from "
+                     "the spec's 'columns'")
+    return InputDataError("; ".join(problems), hint="; ".join(hints))
+
+
+def model_inputs(table: pd.DataFrame, columns: Sequence[str],
+                 covariate_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """The modelling frame: the feature columns as floats plus the centre column.
+
+    ``covariate_columns`` (those of ``columns`` that are ComBat covariates, not predictors)
+    are kept as they are:
+    ComBat one-hot encodes text. Any other column with text that is not a number (after the
+    stage encoding) raises :class:`InputDataError`: it would otherwise become missing values.
+    """
     missing = [c for c in [*columns, CENTRE_COLUMN] if c not in table.columns]
     if missing:
-        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
-        raise InputDataError(f"the table lacks {len(missing)} column(s) the model needs: {shown}",
-                             hint="use a patients table extracted with the same feature configs")
-    encoded = encode_clinical(table[list(columns)])
+        raise missing_columns_error(missing)
+    numeric = [c for c in columns if c not in covariate_columns]
+    encoded = encode_clinical(table[numeric])
     frame = encoded.apply(pd.to_numeric, errors="coerce").astype(float)
+    _refuse_text(encoded, frame)
+    for column in covariate_columns:
+        frame[column] = table[column].to_numpy()
+    frame = frame[list(columns)]
     frame[CENTRE_COLUMN] = table[CENTRE_COLUMN].astype(str).to_numpy()
     frame.index = table["patient_id"].astype(str).to_numpy() if "patient_id" in table else None
     return frame
+
+
+def _refuse_text(encoded: pd.DataFrame, numeric: pd.DataFrame) -> None:
+    """Raise when a value present in ``encoded`` did not survive the conversion to numbers."""
+    lost = encoded.notna() & numeric.isna()
+    for column in encoded.columns[lost.any().to_numpy()]:
+        values = sorted({str(v) for v in encoded.loc[lost[column], column]})
+        raise InputDataError(
+            f"column {column!r} holds text that is not a number ({', '.join(values[:5])}): "
+            "as a predictor it would become missing values",
+            hint="encode it as numbers in the patients table (e.g. 1/0), or name it in "
+            "preprocessing.combat_covariates only, where text is one-hot encoded")
 
 
 def survival_target(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

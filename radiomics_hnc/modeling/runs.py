@@ -21,6 +21,8 @@ import yaml
 
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.io import atomic_path, write_json, write_parquet
+from radiomics_hnc.locks import lock_name, stage_lock
+from radiomics_hnc.mask_sources import folder_source, run_suffix
 from radiomics_hnc.modeling.card import model_card
 from radiomics_hnc.modeling.dataset import (
     CENTRE_COLUMN,
@@ -58,7 +60,8 @@ def package_versions() -> dict[str, str]:
 
 
 def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None = None,
-            name: str | None = None, table: pd.DataFrame | None = None) -> Path:
+            name: str | None = None, table: pd.DataFrame | None = None,
+            features_dir: str | Path | None = None) -> Path:
     """Validate ``spec`` on the workspace's patients table, refit on all, write the run folder.
 
     Parameters
@@ -70,17 +73,32 @@ def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None 
     cv
         ``"loco"``, ``"kfold"`` or ``"holdout"``; default: the spec's ``validation.cv``.
     name
-        Run folder name (default ``<spec name>_<cv>``).
+        Run folder name (default ``<spec name>_<cv>``, plus ``_predicted`` or ``_<name>`` for
+        a features folder other than ``features``, see :func:`run_suffix`).
+    features_dir
+        Folder of the patients table (default ``WORKSPACE/features``); its mask source is
+        recorded in ``metrics.json`` under ``features``.
     """
     ws = Workspace(workspace)
     spec = spec if isinstance(spec, ModelSpec) else load_spec(spec)
     scheme = cv or spec.validation.cv
-    run_dir = ws.child(ws.runs_dir, name or f"{spec.name}_{scheme}", "run name")
+    folder = Path(features_dir) if features_dir is not None else ws.features_dir
+    run_name = name or f"{spec.name}_{scheme}{run_suffix(folder) if table is None else ''}"
+    run_dir = ws.child(ws.runs_dir, run_name, "run name")
+    with stage_lock(ws.root, lock_name("fit", run_dir, ws.root)):
+        return _fit_locked(ws, spec, scheme, run_dir, table, folder)
+
+
+def _fit_locked(ws: Workspace, spec: ModelSpec, scheme: str, run_dir: Path,
+                table: pd.DataFrame | None, folder: Path) -> Path:
+    source = None
     if table is None:
-        table = read_patients_table(ws.features_dir / "patients.parquet")
+        table = read_patients_table(folder / "patients.parquet")
+        source = folder_source(folder)
     columns = feature_columns(table, spec.features, spec.columns)
-    inputs = columns + [c for c in spec.preprocessing.combat_covariates if c not in columns]
-    X = model_inputs(table, inputs)  # covariates preserved by ComBat are inputs, not predictors
+    covariates = [c for c in spec.preprocessing.combat_covariates if c not in columns]
+    inputs = columns + covariates
+    X = model_inputs(table, inputs, covariates)  # covariates ComBat keeps: inputs, not predictors
     model = with_tuning(build_pipeline(spec, columns), spec)
     if spec.task == "rfs":
         oof, metrics, y, known = _validate_rfs(model, X, table, spec, scheme)
@@ -93,8 +111,11 @@ def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None 
     metrics.update({"task": spec.task, "cv": scheme, "spec": spec.name,
                     "n_patients": len(X), "n_labelled": int(known.sum()),
                     "n_features_in": len(columns)})
+    if source is not None:
+        metrics["features"] = {"folder": folder.name, **source.record(),
+                               "description": source.describe()}
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_run(run_dir, final, spec, inputs, oof, metrics, importance)
+    _write_run(run_dir, final, spec, inputs, oof, metrics, importance, covariates)
     log.info("run written to %s", run_dir)
     return run_dir
 
@@ -178,13 +199,14 @@ def _validate_hpv(model, X, table, spec: ModelSpec, scheme: str):
     return oof, metrics, y, known
 
 
-def _write_run(run_dir: Path, model, spec: ModelSpec, columns, oof, metrics, importance) -> None:
+def _write_run(run_dir: Path, model, spec: ModelSpec, columns, oof, metrics, importance,
+               covariates) -> None:
     with atomic_path(run_dir / MODEL_FILE) as tmp:
         sio.dump(model, tmp)
     with atomic_path(run_dir / "spec.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-    write_json({"columns": list(columns), "centre_column": CENTRE_COLUMN},
-               run_dir / "features.json")
+    write_json({"columns": list(columns), "centre_column": CENTRE_COLUMN,
+                "covariate_columns": list(covariates)}, run_dir / "features.json")
     write_json(package_versions(), run_dir / "versions.json")
     write_parquet(oof, run_dir / "oof_predictions.parquet")
     write_json(metrics, run_dir / "metrics.json")
@@ -193,8 +215,9 @@ def _write_run(run_dir: Path, model, spec: ModelSpec, columns, oof, metrics, imp
         tmp.write_text(model_card(spec, metrics, importance, columns))
 
 
-def _run_columns(run_dir: Path) -> tuple[list[str], str]:
-    """The input columns and the task of a run folder, checked before any heavy work."""
+def _run_columns(run_dir: Path) -> tuple[list[str], list[str], str]:
+    """The input columns, the ComBat-only covariates among them and the task of a run folder,
+    checked before any heavy work."""
     if not run_dir.is_dir():
         raise InputDataError("run folder not found", path=run_dir, hint="pass a folder written "
                              "by 'radiomics-hnc fit' (WORKSPACE/runs/NAME)")
@@ -203,15 +226,17 @@ def _run_columns(run_dir: Path) -> tuple[list[str], str]:
             raise InputDataError(f"the run folder lacks {name} ({meaning})", path=run_dir / name,
                                  hint="pass a complete run folder, or rerun 'radiomics-hnc fit'")
     try:
-        columns = json.loads((run_dir / "features.json").read_text())["columns"]
+        meta = json.loads((run_dir / "features.json").read_text())
+        columns, covariates = meta["columns"], meta.get("covariate_columns", [])
         task = yaml.safe_load((run_dir / "spec.yaml").read_text())["task"]
     except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
         raise InputDataError(f"run folder files could not be read ({type(exc).__name__}: {exc})",
                              path=run_dir, hint="rerun 'radiomics-hnc fit'") from exc
-    if task not in ("rfs", "hpv") or not isinstance(columns, list):
+    if task not in ("rfs", "hpv") or not isinstance(columns, list) or not isinstance(
+            covariates, list):
         raise InputDataError(f"spec.yaml task {task!r} or features.json columns are invalid",
                              path=run_dir, hint="rerun 'radiomics-hnc fit'")
-    return [str(c) for c in columns], task
+    return [str(c) for c in columns], [str(c) for c in covariates], task
 
 
 def read_patients_table(path: str | Path) -> pd.DataFrame:
@@ -236,10 +261,10 @@ def predict_run(run_dir: str | Path, table: pd.DataFrame | str | Path,
     table lacking expected columns (listed).
     """
     run_dir = Path(run_dir)
-    columns, task = _run_columns(run_dir)
+    columns, covariates, task = _run_columns(run_dir)
     if not isinstance(table, pd.DataFrame):
         table = read_patients_table(table)
-    X = model_inputs(table, columns)
+    X = model_inputs(table, columns, covariates)
     model = load_model(run_dir)
     result = pd.DataFrame({"patient_id": X.index, "center": X[CENTRE_COLUMN].to_numpy()})
     if task == "rfs":

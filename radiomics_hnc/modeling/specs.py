@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
 
 from radiomics_hnc.errors import ConfigError
 from radiomics_hnc.resources import model_spec_path
@@ -125,7 +130,90 @@ class ModelSpec(_Strict):
         if entry.task != self.task:
             raise ValueError(f"estimator {self.estimator!r} is for task {entry.task!r}, "
                              f"not {self.task!r}")
+        default = entry.factory(**entry.defaults)
+        problems = parameter_problems(default, self.params, "params")
+        if not problems and self.tuning is not None:
+            problems = _grid_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+
+def parameter_problems(estimator: Any, params: Mapping[str, Any], where: str) -> list[str]:
+    """What is wrong with setting ``params`` on ``estimator``: unknown names, wrong types.
+
+    Types are checked with scikit-learn's declared constraints where the class has them,
+    else against its constructor's annotations (xgboost and our wrappers), so that a wrong
+    value fails when the spec is read instead of deep inside a fit.
+    """
+    known = estimator.get_params(deep=False)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        return [f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))} of "
+                f"{type(estimator).__name__}; its parameters: {', '.join(sorted(known))}"]
+    if hasattr(type(estimator), "_parameter_constraints"):
+        try:
+            clone(estimator).set_params(**params)._validate_params()
+        except InvalidParameterError as exc:
+            return [f"{where}: {exc}"]
+        return []
+    hints = _constructor_hints(type(estimator))
+    return [f"{where}.{key}: expected {_type_text(hints[key])}, got {value!r}"
+            for key, value in params.items() if key in hints and not _fits(hints[key], value)]
+
+
+def _constructor_hints(cls: type) -> dict[str, Any]:
+    """Annotations of the constructors along the class hierarchy (XGBClassifier's own takes
+    ``**kwargs`` and passes them to XGBModel's, which declares them)."""
+    hints: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
+        if "__init__" in vars(base):
+            try:
+                hints.update(get_type_hints(base.__init__))
+            except Exception:  # annotations that cannot be resolved: nothing to check against
+                continue
+    return hints
+
+
+def _fits(hint: Any, value: Any) -> bool:
+    """Whether ``value`` has the annotated type (ints pass for floats, nothing is coerced)."""
+    try:
+        adapter = TypeAdapter(hint, config=ConfigDict(arbitrary_types_allowed=True))
+    except Exception:  # protocols, callables: pydantic builds no check, so none is made
+        return True
+    try:
+        adapter.validate_python(value, strict=True)
+    except ValidationError:
+        return False
+    return True
+
+
+def _type_text(hint: Any) -> str:
+    if get_origin(hint) in (Union, UnionType):
+        names = [_type_text(arg) for arg in get_args(hint)]
+        return ", ".join(names[:-1]) + " or " + names[-1]
+    return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
+
+
+def _grid_problems(spec: ModelSpec) -> list[str]:
+    """Tuning grid keys must name a pipeline parameter, and every candidate must fit it."""
+    from radiomics_hnc.modeling.pipeline import build_pipeline
+
+    pipeline = build_pipeline(spec, ["GTVp_PT_example"])
+    deep = pipeline.get_params(deep=True)
+    problems = []
+    for name, candidates in spec.tuning.grid.items():  # type: ignore[union-attr]
+        key = name if "__" in name else f"estimator__{name}"
+        step, _, param = key.partition("__")
+        if key not in deep:
+            own = sorted(pipeline.named_steps["estimator"].get_params(deep=False))
+            problems.append(f"tuning.grid: {name!r} is not a parameter of the pipeline "
+                            f"(estimator parameters: {', '.join(own)}; other steps: "
+                            f"{', '.join(pipeline.named_steps)}, as STEP__PARAMETER)")
+        elif "__" not in param:
+            problems += [problem for value in candidates for problem in parameter_problems(
+                pipeline.named_steps[step], {param: value}, f"tuning.grid.{name}")]
+    return problems
 
 
 def load_spec(path: str | Path) -> ModelSpec:
@@ -146,7 +234,8 @@ def spec_from_dict(raw: Any, path: str | Path | None = None) -> ModelSpec:
     try:
         return ModelSpec.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}"
-                             for e in exc.errors())
+        # Whole-spec checks name their keys themselves.
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"]
+                             else e["msg"].removeprefix("Value error, ") for e in exc.errors())
         raise ConfigError(f"invalid model spec: {problems}", path=path,
                           hint="see models/README.md for the accepted keys") from exc

@@ -11,6 +11,8 @@ import jinja2
 
 from radiomics_hnc import __version__
 from radiomics_hnc.io import atomic_path, write_csv
+from radiomics_hnc.locks import lock_name, stage_lock
+from radiomics_hnc.mask_sources import folder_source
 from radiomics_hnc.report import figures, inputs
 from radiomics_hnc.report.cohort import cohort_section
 from radiomics_hnc.report.content import Section
@@ -42,18 +44,22 @@ def template_environment() -> jinja2.Environment:
 
 
 def build_sections(workspace: str | Path, *, dpi: int = figures.DEFAULT_DPI,
-                   seed: int = 0) -> list[Section]:
-    """Every section whose inputs exist in the workspace, in reading order."""
+                   seed: int = 0, features_dir: Path | None = None) -> list[Section]:
+    """Every section whose inputs exist in the workspace, in reading order.
+
+    The feature sections describe ``features_dir`` (default ``WORKSPACE/features``).
+    """
     ws = Workspace(workspace)
+    features_dir = features_dir or ws.features_dir
     manifest = inputs.read_manifest(ws)
     validation = inputs.read_validation(ws)
     excluded = set(validation.get("excluded", [])) if validation else set()
-    patients = inputs.read_patient_features(ws)
+    patients = inputs.read_patient_features(ws, features_dir)
     segmentation = inputs.read_segmentation(ws)
     runs = inputs.read_runs(ws)
     candidates = [
         cohort_section(manifest, excluded, dpi, seed=seed) if manifest is not None else None,
-        quality_section(validation, inputs.read_extraction_errors(ws),
+        quality_section(validation, inputs.read_extraction_errors(ws, features_dir),
                         len(manifest) if manifest is not None else None),
         segmentation_section(segmentation, manifest, ws.masks_dir, dpi)
         if segmentation is not None else None,
@@ -68,7 +74,8 @@ def build_sections(workspace: str | Path, *, dpi: int = figures.DEFAULT_DPI,
         manifest_provenance=inputs.file_provenance(ws.manifest_path),
         n_excluded=len(excluded),
         features=patients,
-        features_provenance=inputs.file_provenance(ws.features_dir / "patients.parquet"),
+        features_provenance=inputs.file_provenance(features_dir / "patients.parquet"),
+        features_source=source.describe() if (source := folder_source(features_dir)) else None,
         segmentation=segmentation is not None,
         runs=runs,
         present_sections=frozenset(s.id for s in sections),
@@ -86,7 +93,8 @@ def render_html(sections: list[Section], workspace: str | Path) -> str:
 
 
 def build_report(workspace: str | Path, out_dir: str | Path | None = None, *,
-                 dpi: int = figures.DEFAULT_DPI, seed: int = 0) -> Path:
+                 dpi: int = figures.DEFAULT_DPI, seed: int = 0,
+                 features_dir: str | Path | None = None) -> Path:
     """Build ``index.html`` and ``tables/*.csv`` from a workspace; return the HTML path.
 
     Parameters
@@ -99,16 +107,21 @@ def build_report(workspace: str | Path, out_dir: str | Path | None = None, *,
         Resolution of the embedded figures (dots per inch).
     seed
         Seed of every random step (bootstrap bands, Monte Carlo tests, fold assignment).
+    features_dir
+        Features folder the feature sections describe (default ``WORKSPACE/features``); the
+        methods name its mask source.
     """
     ws = Workspace(workspace)
     ws.load_manifest()  # a clear error when the workspace has no manifest
     out = Path(out_dir) if out_dir is not None else ws.report_dir
-    sections = build_sections(ws.root, dpi=dpi, seed=seed)
-    for section in sections:
-        for table in section.tables:
-            write_csv(table.frame, out / "tables" / f"{table.name}.csv")
-    html_path = out / "index.html"
-    with atomic_path(html_path) as tmp:
-        tmp.write_text(render_html(sections, ws.root), encoding="utf-8")
+    with stage_lock(ws.root, lock_name("report", out, ws.root)):
+        sections = build_sections(ws.root, dpi=dpi, seed=seed,
+                                  features_dir=Path(features_dir) if features_dir else None)
+        for section in sections:
+            for table in section.tables:
+                write_csv(table.frame, out / "tables" / f"{table.name}.csv")
+        html_path = out / "index.html"
+        with atomic_path(html_path) as tmp:
+            tmp.write_text(render_html(sections, ws.root), encoding="utf-8")
     log.info("report with %d sections written to %s", len(sections), html_path)
     return html_path

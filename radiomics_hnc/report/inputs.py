@@ -75,15 +75,16 @@ def read_validation(ws: Workspace) -> dict[str, Any] | None:
     return read_json(ws.validation_path) if ws.validation_path.is_file() else None
 
 
-def read_patient_features(ws: Workspace) -> pd.DataFrame | None:
-    """features/patients.parquet, or None."""
-    path = ws.features_dir / "patients.parquet"
+def read_patient_features(ws: Workspace, folder: Path | None = None) -> pd.DataFrame | None:
+    """patients.parquet of ``folder`` (default ``features/``), or None."""
+    path = (folder or ws.features_dir) / "patients.parquet"
     return read_table(path) if path.is_file() else None
 
 
-def read_extraction_errors(ws: Workspace) -> pd.DataFrame | None:
-    """features/errors.parquet (patient_id, lesion_id, stage, error_type, message), or None."""
-    path = ws.features_dir / "errors.parquet"
+def read_extraction_errors(ws: Workspace, folder: Path | None = None) -> pd.DataFrame | None:
+    """errors.parquet of ``folder`` (default ``features/``): patient_id, lesion_id, stage,
+    error_type, message; or None."""
+    path = (folder or ws.features_dir) / "errors.parquet"
     return read_table(path) if path.is_file() else None
 
 

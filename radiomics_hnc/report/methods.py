@@ -38,6 +38,7 @@ class MethodsInputs:
     segmentation: bool
     runs: list[Run]
     present_sections: frozenset[str]
+    features_source: str | None = None  # the mask source of the feature tables, in words
 
 
 def methods_section(inputs: MethodsInputs) -> Section:
@@ -91,7 +92,7 @@ def methods_paragraphs(inputs: MethodsInputs) -> list[str]:
     if inputs.features is not None:
         paragraphs.append(_features_paragraph(inputs))
     if inputs.runs:
-        paragraphs.append(_modelling_paragraph(inputs.runs))
+        paragraphs.append(_modelling_paragraph(inputs.runs) + _run_sources(inputs.runs))
     paragraphs.append(
         "Descriptive statistics: continuous variables as median [interquartile range], compared "
         "across centres with the Kruskal-Wallis test; categorical variables as counts, compared "
@@ -133,7 +134,8 @@ def _features_paragraph(inputs: MethodsInputs) -> str:
     details += [f"settings SHA-256 {str(settings)[:12]}"] if settings else []
     settings_text = f" ({'; '.join(details)})" if details else ""
     n_features = sum(is_patient_feature(c) for c in features.columns)
-    return (f"Radiomics features were extracted per lesion with PyRadiomics "
+    masks = f" on {inputs.features_source}" if inputs.features_source else ""
+    return (f"Radiomics features were extracted per lesion{masks} with PyRadiomics "
             f"{record.get('pyradiomics_version', library_version('pyradiomics'))}"
             f"{settings_text} from {modalities}, and aggregated per patient into {n_features} "
             "features of the primary tumour (GTVp_), the nodes (GTVn_) and the whole disease "
@@ -157,6 +159,19 @@ def _modelling_paragraph(runs: list[Run]) -> str:
         text += (" HPV classifiers were assessed with ROC AUC, balanced accuracy at a threshold "
                  "chosen on the training folds, and calibration.")
     return text
+
+
+def _run_sources(runs: list[Run]) -> str:
+    """Which mask source each run's features came from (as recorded by ``fit``)."""
+    by_source: dict[str, list[str]] = {}
+    for run in runs:
+        recorded = run.metrics.get("features")
+        source = recorded.get("description") if isinstance(recorded, dict) else None
+        by_source.setdefault(str(source or "not recorded"), []).append(run.name)
+    if list(by_source) == ["not recorded"]:
+        return ""
+    return " Feature tables of the runs: " + "; ".join(
+        f"{source}: {', '.join(names)}" for source, names in by_source.items()) + "."
 
 
 def _harmonised(run: Run) -> bool:

@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from radiomics_hnc.errors import ConfigError, InputDataError
 from radiomics_hnc.io import read_image, write_image
+from radiomics_hnc.locks import locked_stage
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.segment.network import build_network
 from radiomics_hnc.segment.preprocess import load_case, paste_back
@@ -137,6 +138,7 @@ def _up_to_date(mask: Path, inputs: list[Path]) -> bool:
     return mask.is_file() and all(mask.stat().st_mtime >= p.stat().st_mtime for p in inputs)
 
 
+@locked_stage("segment-predict")
 def predict_cohort(workspace: str | Path, model_dir: str | Path, *, jobs: int = 1,
                    device: str | None = None, overwrite: bool = False,
                    progress: bool = False) -> pd.DataFrame:
