@@ -309,7 +309,8 @@ def test_cli_exit_codes_and_summaries(cohort, tmp_path):
     result = run_cli("--quiet", "extract", str(ws), "--masks", str(masks))
     assert result.returncode == 0, result.stderr
     assert "0 patients extracted" in result.stdout and "Traceback" not in result.stderr
-    errors = pd.read_parquet(ws / "features" / "errors.parquet").set_index("patient_id")
+    # own masks get their own features folder, named after the masks folder
+    errors = pd.read_parquet(ws / "features_masks" / "errors.parquet").set_index("patient_id")
     assert "probability map" in errors.loc["CHUM-001", "message"]
     assert "CHUM-001.nii.gz" in errors.loc["CHUM-001", "message"]
 
