@@ -32,28 +32,33 @@ from radiomics_hnc.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-# Files larger than this are fingerprinted by size and modification time instead of content:
-# hashing a whole imaging dataset on every rerun would cost minutes.
+# Files larger than this are fingerprinted by their status (size, modification and change
+# times) instead of content: hashing a whole imaging dataset on every rerun would cost minutes.
+# A user can restore a file's mtime after rewriting it, never its ctime, so an image rewritten
+# in place reruns the stages that read it (whose own caches then compare content).
 CONTENT_HASH_LIMIT = 64 * 1024 * 1024
 
 
 def file_fingerprint(path: Path) -> str:
-    """Content hash of a workspace file, or size and mtime for large files and folders' files."""
+    """Content hash of a workspace file, or its status for large files (see above)."""
     stat = path.stat()
     if stat.st_size <= CONTENT_HASH_LIMIT:
         return file_sha256(path)
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
+    return _status(stat)
+
+
+def _status(stat: os.stat_result) -> str:
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
 
 
 def tree_fingerprint(root: Path) -> str:
-    """Fingerprint of a folder tree from each file's relative path, size and mtime."""
+    """Fingerprint of a folder tree from each file's relative path and status (see above)."""
     digest = hashlib.sha256()
     for folder, dirs, names in os.walk(root):
         dirs.sort()
         for name in sorted(names):
             path = Path(folder) / name
-            stat = path.stat()
-            digest.update(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{path.relative_to(root)}|{_status(path.stat())}\n".encode())
     return digest.hexdigest()
 
 
@@ -177,8 +182,10 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
     ws = Workspace(workspace)
     stages = [
         Stage("discover", lambda: _discover(data_dir, ws.root), [ws.manifest_path], [data_dir]),
+        # Stages that read images list the dataset as an input: a rewritten image changes
+        # their fingerprint though the manifest (paths, geometry) stays the same.
         Stage("validate", lambda: _validate(ws.root, settings), [ws.validation_path],
-              [ws.manifest_path]),
+              [ws.manifest_path, data_dir]),
     ]
     if settings.segment or settings.segmenter_model is not None:
         stages += _segmentation_stages(ws, settings)
@@ -195,7 +202,8 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
         patients = features_dir / "patients.parquet"
         stages.append(Stage(
             f"extract{suffix}", _extract_action(ws.root, source, features_dir, settings),
-            [patients], [ws.manifest_path, ws.validation_path, *masks_input], {"masks": source},
+            [patients], [ws.manifest_path, ws.validation_path, data_dir, *masks_input],
+            {"masks": source},
         ))
         for task, names in (("rfs", settings.rfs_specs), ("hpv", settings.hpv_specs)):
             for name in names:

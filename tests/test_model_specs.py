@@ -108,7 +108,8 @@ def test_a_missing_named_column_says_where_it_comes_from(table):
     without = table.drop(columns="hpv_status")
     with pytest.raises(InputDataError, match=r"lacks 1 column.*hpv_status.*'hpv_status' comes "
                        r"from the clinical table \(a column headed HPV Status, HPV, "
-                       r".*HPV \(p16\).*p16 IHC.*rerun discover and extract.*remove it from 'columns'"):
+                       r".*HPV \(p16\).*p16 IHC.*rerun discover and extract.*"
+                       r"remove it from 'columns'"):
         feature_columns(without, ["PT"], ["hpv_status"])
     with pytest.raises(InputDataError, match=r"hpv_status have no value for any patient.*"
                        r"comes from the clinical table"):

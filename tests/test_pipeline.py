@@ -225,3 +225,22 @@ def test_predicted_masks_without_a_segmenter_or_masks_is_a_clear_error(tmp_path)
 
     with pytest.raises(ConfigError, match="need predicted masks"):
         run_pipeline(tmp_path, tmp_path / "ws", PipelineSettings(masks="predicted"))
+
+
+def test_an_image_rewritten_in_place_with_its_mtime_restored_reruns_the_stages_reading_it(
+        tmp_path):
+    import os
+    import time
+
+    image = tmp_path / "data" / "Task 1" / "CHUM-001" / "CHUM-001__PT.nii.gz"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"a" * 100)
+    stages = {s.name: s for s in pipeline_stages(tmp_path / "data", tmp_path / "ws",
+                                                 PipelineSettings())}
+    before = {name: stage.fingerprint() for name, stage in stages.items()}
+    stat = image.stat()
+    time.sleep(0.05)  # file times tick in milliseconds on some file systems
+    image.write_bytes(b"b" * 100)  # same size, then the old modification time put back
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    changed = {name for name, stage in stages.items() if stage.fingerprint() != before[name]}
+    assert {"discover", "validate", "extract"} <= changed
