@@ -45,6 +45,9 @@ def spec(**changes) -> dict:
      r"tuning\.grid: 'learning_rat' is not a parameter of the pipeline \(estimator parameters"
      r": .*learning_rate"),
     ({"tuning": {"grid": {"selct__k": [5]}}}, r"'selct__k' is not a parameter"),
+    ({"selection": {"method": "univariate"}, "tuning": {"grid": {"select__k": [5, 0]}}},
+     r"tuning\.grid\.select__k: The 'k' parameter of CoxScoreSelector must be an int in the "
+     r"range \[1, inf\). Got 0"),
     ({"tuning": {"grid": {"max_depth": [2, "deep"]}}},
      r"tuning\.grid\.max_depth: The 'max_depth' parameter .* Got 'deep'"),
 ])

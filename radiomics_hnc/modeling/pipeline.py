@@ -10,6 +10,8 @@ imputation so missing values are not filled with cross-centre means before harmo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -25,6 +27,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import PowerTransformer, StandardScaler
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.util import check_y_survival
@@ -39,10 +42,13 @@ from radiomics_hnc.workspace import is_patient_feature
 class CorrelationFilter(SelectorMixin, BaseEstimator):
     """Drop a feature whose |Pearson r| with an earlier kept feature exceeds ``threshold``."""
 
+    _parameter_constraints: ClassVar[dict] = {"threshold": [Interval(Real, 0, 1, closed="right")]}
+
     def __init__(self, threshold: float = 0.95) -> None:
         self.threshold = threshold
 
     def fit(self, X, y=None):
+        self._validate_params()
         X = validate_data(self, X)
         with np.errstate(invalid="ignore", divide="ignore"):
             corr = np.abs(np.nan_to_num(np.corrcoef(X, rowvar=False)))
@@ -79,10 +85,13 @@ def cox_score_statistic(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 class CoxScoreSelector(SelectorMixin, BaseEstimator):
     """Keep the ``k`` features with the largest univariate Cox score statistic."""
 
+    _parameter_constraints: ClassVar[dict] = {"k": [Interval(Integral, 1, None, closed="left")]}
+
     def __init__(self, k: int = 50) -> None:
         self.k = k
 
     def fit(self, X, y):
+        self._validate_params()
         X = validate_data(self, X)
         self.scores_ = cox_score_statistic(X, y)
         return self
