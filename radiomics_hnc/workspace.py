@@ -1,4 +1,4 @@
-"""The workspace: where each stage reads its inputs and writes its outputs (see DESIGN.md).
+"""The workspace: where each stage reads its inputs and writes its outputs (see docs/design.md).
 
 Stages talk to each other only through these files, so any stage can be rerun, replaced by a
 user's own files, or run on another machine. Output file names built from a patient id go
@@ -23,7 +23,7 @@ from radiomics_hnc.errors import ConfigError, InputDataError
 IMAGE_ROLES = ("ct", "pet", "label", "planning_ct", "dose")
 #: Geometry fields stored per image role as ``<role>_<field>``.
 GEOMETRY_FIELDS = ("size", "spacing", "origin", "direction", "orientation")
-#: Scopes of the patient-level feature columns ``<scope>_<modality>_...`` (DESIGN.md): the
+#: Scopes of the patient-level feature columns ``<scope>_<modality>_...`` (docs/design.md): the
 #: primary, nodal aggregates, the whole disease.
 FEATURE_SCOPES = ("GTVp", "GTVn", "GTVall")
 

@@ -1,6 +1,6 @@
 """All features of one lesion from images already in memory (the notebook-level API).
 
-Column names follow DESIGN.md: ``<modality>_<image type>_<class>_<feature>`` with modality
+Column names follow docs/design.md: ``<modality>_<image type>_<class>_<feature>`` with modality
 ``MASK`` (geometry on the CT grid), ``CT``, ``PT`` or ``RTDOSE``.
 """
 
