@@ -62,11 +62,13 @@ def segmentation_section(results: SegmentationResults, manifest: pd.DataFrame | 
                 "then overstate its performance on new patients.", style="note"))
     table = summary_table(results.summary)
     if not table.empty:
-        section.blocks.append(Table(
-            "segmentation_summary", "Segmentation metrics overall and per centre. 'Not trained "
-            "on' rows cover the patients the segmenter was not trained on (the validation "
-            "patients of its training run only chose its best epoch); the other rows cover "
-            "every evaluated patient and say when they include training patients.", table))
+        caption = "Segmentation metrics overall and per centre."
+        if isinstance(results.summary.get(UNSEEN_SEGMENTATION_KEY), Mapping):
+            caption += (" 'Not trained on' rows cover the patients the segmenter was not trained "
+                        "on (the validation patients of its training run only chose its best "
+                        "epoch); the other rows cover every evaluated patient and say when "
+                        "they include training patients.")
+        section.blocks.append(Table("segmentation_summary", caption, table))
     dice_columns = [c for c in metrics.columns if "dice" in c.lower()]
     if dice_columns and "center" in metrics.columns:
         section.blocks.append(Table("segmentation_per_patient", "Per-patient segmentation "
