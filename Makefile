@@ -10,7 +10,7 @@ STAMP := $(VENV)/.radiomics-hnc-installed
 DEMO_DIR ?= demo
 JOBS ?= 2
 
-.PHONY: setup demo test lint bench docs lock clean-demo
+.PHONY: setup browser demo test lint bench docs lock clean-demo
 
 setup: $(STAMP)
 
@@ -22,7 +22,12 @@ demo: setup
 	@echo "radiomics-hnc demo: generates a 200-patient synthetic cohort and runs the whole pipeline (about 10 minutes on 2 cores)"
 	$(BIN)/radiomics-hnc demo $(DEMO_DIR) --jobs $(JOBS)
 
-test: setup
+# The report's browser test needs chromium: install Debian's package where root or password-less
+# sudo allows; elsewhere the script says why not and that test skips.
+browser:
+	-@bash scripts/ensure_chromium.sh > /dev/null
+
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

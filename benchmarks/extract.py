@@ -30,9 +30,10 @@ import SimpleITK as sitk
 
 from radiomics_hnc.features.configs import default_config_path, load_feature_configs
 from radiomics_hnc.features.dose import map_dose
-from radiomics_hnc.features.geometry import Grid, Region
+from radiomics_hnc.features.geometry import Region
 from radiomics_hnc.features.lesions import find_lesions
 from radiomics_hnc.features.pet import mask_on_grid
+from radiomics_hnc.geometry import Grid
 from radiomics_hnc.io import write_image, write_json, write_parquet
 
 RELATIVE_TOLERANCE = 1e-6

@@ -30,7 +30,12 @@ import torch
 
 from radiomics_hnc.discover import discover
 from radiomics_hnc.io import write_json, write_parquet
-from radiomics_hnc.segment import evaluate_masks, load_spec, predict_cohort, train_segmenter
+from radiomics_hnc.segment import (
+    evaluate_masks,
+    load_segmenter_spec,
+    predict_cohort,
+    train_segmenter,
+)
 from radiomics_hnc.segment.predict import pick_device
 from radiomics_hnc.synth import generate_cohort
 from radiomics_hnc.workspace import Workspace
@@ -91,7 +96,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     train_ws = _split_workspace(manifest, train_centres, work / "train")
     test_ws = _split_workspace(manifest, test_centres, work / "test")
 
-    spec = load_spec(args.spec)
+    spec = load_segmenter_spec(args.spec)
     spec = spec.model_copy(update={"training": spec.training.model_copy(
         update={"time_limit_minutes": args.minutes})})
     tick = time.perf_counter()

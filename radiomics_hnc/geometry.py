@@ -1,5 +1,12 @@
-"""One rule for "is this image on that image's voxel grid", shared by validate, segment, features.
+"""Image geometry shared by validate, segment, features and synth: the :class:`Grid` of an
+image, its physical extent, and the one rule for "is this image on that image's voxel grid".
 
+Axis order: SimpleITK sizes, spacings, origins and points are (x, y, z); numpy arrays of an
+image (``sitk.GetArrayFromImage``) are (z, y, x). :class:`Grid` fields are (x, y, z) and
+:attr:`Grid.shape` is the numpy (z, y, x) shape.
+
+Same grid
+---------
 A label map is used voxel by voxel with its CT: voxel (i, j, k) of the label marks voxel
 (i, j, k) of the CT. That pairing is right when the two grids put every voxel centre at the
 same physical point. Headers written by different tools differ in rounding (NIfTI stores the
@@ -27,6 +34,77 @@ import SimpleITK as sitk
 #: centre convention) by 0.5 voxel. A tenth of a voxel is far from both, and below it the
 #: displacement (0.1 x 3 mm = 0.3 mm for a coarse CT slice) is well under contouring precision.
 GRID_TOLERANCE_VOXELS = 0.1
+
+
+#: Direction cosines of an axis-aligned grid (ITK's row-major 3 x 3 identity).
+IDENTITY_DIRECTION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Geometry of a 3-D image: size (voxels), spacing (mm), origin (mm, the centre of voxel
+    (0, 0, 0)) and direction cosines (row-major 3 x 3), all in ITK (x, y, z) order."""
+
+    size: tuple[int, int, int]
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: tuple[float, ...] = IDENTITY_DIRECTION
+
+    @classmethod
+    def of(cls, image: sitk.Image) -> Grid:
+        """The grid of a SimpleITK image."""
+        return cls(tuple(image.GetSize()), tuple(image.GetSpacing()), tuple(image.GetOrigin()),
+                   tuple(image.GetDirection()))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Numpy array shape (z, y, x) of an image on this grid."""
+        return self.size[2], self.size[1], self.size[0]
+
+    def _place(self, image: sitk.Image) -> sitk.Image:
+        image.SetSpacing(self.spacing)
+        image.SetOrigin(self.origin)
+        image.SetDirection(self.direction)
+        return image
+
+    def header(self) -> sitk.Image:
+        """A 1-voxel image carrying this geometry, for ITK's index/physical transforms."""
+        return self._place(sitk.Image(1, 1, 1, sitk.sitkUInt8))
+
+    def reference(self, pixel_type: int = sitk.sitkUInt8) -> sitk.Image:
+        """An empty image of this size and geometry (a resampling reference)."""
+        return self._place(sitk.Image([int(n) for n in self.size], pixel_type))
+
+    def image(self, array: np.ndarray) -> sitk.Image:
+        """A (z, y, x) numpy array as an image on this grid."""
+        if array.shape != self.shape:
+            raise ValueError(f"array shape {array.shape} does not match the grid's {self.shape}")
+        return self._place(sitk.GetImageFromArray(array))
+
+    def index_to_point(self, index: np.ndarray | Sequence[float]) -> tuple[float, ...]:
+        """Physical point (mm) of a continuous index (x, y, z)."""
+        return self.header().TransformContinuousIndexToPhysicalPoint([float(v) for v in index])
+
+    def point_to_index(self, point: Sequence[float]) -> np.ndarray:
+        """Continuous index (x, y, z) of a physical point (mm)."""
+        return np.array(self.header().TransformPhysicalPointToContinuousIndex(
+            [float(v) for v in point]))
+
+    def voxel_volume_ml(self) -> float:
+        """Volume of one voxel in ml (cm^3)."""
+        return float(np.prod(self.spacing)) / 1000.0
+
+
+def physical_bounds(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper (x, y, z) corners, mm, of the axis-aligned box enclosing the image's
+    voxels (their edges, half a voxel beyond the outermost centres)."""
+    size = np.asarray(image.GetSize())
+    points = np.array([
+        image.TransformContinuousIndexToPhysicalPoint(
+            [float(c) for c in np.where(bits, size - 0.5, -0.5)])
+        for bits in np.ndindex(2, 2, 2)
+    ])
+    return points.min(axis=0), points.max(axis=0)
 
 
 @dataclass(frozen=True)

@@ -229,7 +229,7 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
 
 def _segmentation_stages(ws: Workspace, settings: PipelineSettings) -> list[Stage]:
     stages = []
-    model_dir = settings.segmenter_model or ws.root / "segmenter"
+    model_dir = settings.segmenter_model or ws.segmenter_dir
     if settings.segmenter_model is None:
         spec = model_spec_path(settings.segmenter_spec)
         stages.append(Stage(
@@ -243,7 +243,8 @@ def _segmentation_stages(ws: Workspace, settings: PipelineSettings) -> list[Stag
               lambda: _predict(ws.root, model_dir, settings), [ws.masks_dir],
               [ws.manifest_path, ws.validation_path, model_dir / "best.pt"]),
         Stage("segment-evaluate", lambda: _evaluate(ws.root, model_dir, settings),
-              [ws.segmentation_dir / "summary.json"], [ws.masks_dir, ws.manifest_path]),
+              [ws.segmentation_dir / "summary.json"],
+              [ws.masks_dir, ws.manifest_path, model_dir / "model.json"]),
     ]
     return stages
 
@@ -261,9 +262,9 @@ def _validate(workspace: Path, settings: PipelineSettings) -> dict:
 
 
 def _train(workspace: Path, spec: Path, model_dir: Path, settings: PipelineSettings) -> Any:
-    from radiomics_hnc.segment import load_spec, train_segmenter
+    from radiomics_hnc.segment import load_segmenter_spec, train_segmenter
 
-    seg_spec = load_spec(spec)
+    seg_spec = load_segmenter_spec(spec)
     if settings.segmenter_minutes is not None:
         seg_spec = seg_spec.model_copy(update={"training": seg_spec.training.model_copy(
             update={"time_limit_minutes": settings.segmenter_minutes})})
@@ -278,19 +279,10 @@ def _predict(workspace: Path, model_dir: Path, settings: PipelineSettings) -> An
 
 
 def _evaluate(workspace: Path, model_dir: Path, settings: PipelineSettings) -> dict:
-    """Evaluate every predicted mask, and separately the patients the segmenter never saw."""
     from radiomics_hnc.segment import evaluate_masks
-    from radiomics_hnc.segment.metrics import cohort_metrics
 
-    result = evaluate_masks(workspace, jobs=settings.jobs, progress=settings.progress)
-    summary = dict(result.summary)
-    model_json = model_dir / "model.json"
-    if model_json.is_file() and not result.metrics.empty:
-        trained = set(json.loads(model_json.read_text()).get("train_patients", []))
-        unseen = result.metrics[~result.metrics["patient_id"].isin(trained)]
-        summary["not_trained_on"] = cohort_metrics(unseen) if len(unseen) else None
-        write_json(summary, Path(workspace) / "segmentation" / "summary.json")
-    return summary
+    return evaluate_masks(workspace, model_dir=model_dir, jobs=settings.jobs,
+                          progress=settings.progress).summary
 
 
 def _feature_sources(ws: Workspace, masks: str) -> list[tuple[str, Path]]:

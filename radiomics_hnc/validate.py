@@ -21,7 +21,7 @@ import SimpleITK as sitk
 
 from radiomics_hnc.clinical import accepted_spellings
 from radiomics_hnc.errors import InputDataError
-from radiomics_hnc.geometry import grid_mismatch
+from radiomics_hnc.geometry import grid_mismatch, physical_bounds
 from radiomics_hnc.io import provenance, read_image, read_provenance, write_json
 from radiomics_hnc.locks import locked_stage
 from radiomics_hnc.parallel import PatientFailure, map_patients
@@ -332,17 +332,6 @@ def raise_for_errors(findings: Iterable[Finding], also: Collection[str] = ()) ->
     for item in findings:
         if item.severity == ERROR or item.check in also:
             raise InputDataError(item.describe(), patient_id=item.patient_id, path=item.file)
-
-
-def physical_bounds(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
-    """Axis-aligned physical bounding box (mm) of an image's voxel extent."""
-    size = np.array(image.GetSize())
-    corners = [
-        image.TransformContinuousIndexToPhysicalPoint([(c - 0.5) for c in corner])
-        for corner in np.array(np.meshgrid(*[[0, s] for s in size], indexing="ij")).reshape(3, -1).T
-    ]
-    points = np.array(corners)
-    return points.min(axis=0), points.max(axis=0)
 
 
 def overlap_fraction(a: sitk.Image, b: sitk.Image) -> float:

@@ -1,4 +1,4 @@
-"""The workspace: where each stage reads its inputs and writes its outputs (see DESIGN.md).
+"""The workspace: where each stage reads its inputs and writes its outputs (see docs/design.md).
 
 Stages talk to each other only through these files, so any stage can be rerun, replaced by a
 user's own files, or run on another machine. Output file names built from a patient id go
@@ -23,7 +23,7 @@ from radiomics_hnc.errors import ConfigError, InputDataError
 IMAGE_ROLES = ("ct", "pet", "label", "planning_ct", "dose")
 #: Geometry fields stored per image role as ``<role>_<field>``.
 GEOMETRY_FIELDS = ("size", "spacing", "origin", "direction", "orientation")
-#: Scopes of the patient-level feature columns ``<scope>_<modality>_...`` (DESIGN.md): the
+#: Scopes of the patient-level feature columns ``<scope>_<modality>_...`` (docs/design.md): the
 #: primary, nodal aggregates, the whole disease.
 FEATURE_SCOPES = ("GTVp", "GTVn", "GTVall")
 
@@ -141,6 +141,11 @@ class Workspace:
         return self.root / "segmentation"
 
     @property
+    def segmenter_dir(self) -> Path:
+        """Where ``run --segment`` trains the segmenter (its default model folder)."""
+        return self.root / "segmenter"
+
+    @property
     def features_dir(self) -> Path:
         return self.root / "features"
 
@@ -194,3 +199,57 @@ class Workspace:
         return manifest[~manifest["patient_id"].isin(self.excluded_patients())].reset_index(
             drop=True
         )
+
+
+#: ``segmentation/summary.json`` key of the metrics over the evaluated patients the segmenter
+#: was not trained on (the headline segmentation figure); ``overall`` and ``by_center`` cover
+#: every evaluated patient, training patients included.
+UNSEEN_SEGMENTATION_KEY = "not_trained_on"
+#: ``segmentation/summary.json`` key of the model folder whose training patients were set
+#: apart (null when the masks were evaluated without one).
+SEGMENTER_MODEL_KEY = "segmenter"
+#: Label of any segmentation figure computed over patients the segmenter was trained on.
+INCLUDES_TRAINING_PATIENTS = "includes patients the segmenter was trained on"
+
+
+@dataclass(frozen=True)
+class SegmentationHeadline:
+    """The segmentation figure to show first and the patients it covers (``scope``).
+
+    ``includes_training_patients`` is None when the summary does not say which patients the
+    segmenter was trained on (evaluated without its model folder).
+    """
+
+    scope: str
+    metrics: dict
+    includes_training_patients: bool | None
+
+    def text(self) -> str:
+        """One line: DSCagg mean (per label), mean GTVp Dice and GTVn F1agg, and the scope."""
+        m = {key: _metric_text(self.metrics.get(key)) for key in (
+            "dsc_agg_mean", "dsc_agg_gtvp", "dsc_agg_gtvn", "mean_dice_gtvp", "f1agg_gtvn")}
+        return (f"DSCagg mean {m['dsc_agg_mean']} (GTVp {m['dsc_agg_gtvp']}, GTVn "
+                f"{m['dsc_agg_gtvn']}), mean Dice GTVp {m['mean_dice_gtvp']}, F1agg GTVn "
+                f"{m['f1agg_gtvn']} over {self.metrics.get('n_patients', '?')} {self.scope}")
+
+
+def _metric_text(value: object) -> str:
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return f"{value:.3f}" if is_number and not np.isnan(value) else "n/a"
+
+
+def segmentation_headline(summary: dict) -> SegmentationHeadline | None:
+    """The headline of a ``segmentation/summary.json``: the patients the segmenter was not
+    trained on when there are any, else every evaluated patient, labelled as such."""
+    unseen = summary.get(UNSEEN_SEGMENTATION_KEY)
+    if isinstance(unseen, dict):
+        return SegmentationHeadline("patients not used to train the segmenter", unseen, False)
+    overall = summary.get("overall")
+    if not isinstance(overall, dict):
+        return None
+    if summary.get(SEGMENTER_MODEL_KEY) is None:
+        return SegmentationHeadline(
+            "evaluated patients (not known whether the segmenter was trained on them)",
+            overall, None)
+    return SegmentationHeadline(f"evaluated patients ({INCLUDES_TRAINING_PATIENTS})", overall,
+                                True)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Make Debian's chromium available for the report's browser check (tests/test_report_browser.py).
+# Make Debian's chromium available for the report's browser check (tests/test_report_browser.py);
+# run by `make browser`, which `make test` runs first (the test itself never installs anything).
 # Prints the browser's path on success; exits non-zero with a reason when it cannot be installed
-# (no root, no apt, no network), so that the test can skip and say why.
+# (no root, no apt, no network); the browser test then skips.
 set -euo pipefail
 
 for name in chromium chromium-browser; do

@@ -13,11 +13,12 @@ from radiomics.featureextractor import RadiomicsFeatureExtractor
 from radiomics_hnc.errors import ConfigError
 from radiomics_hnc.features.configs import load_feature_configs
 from radiomics_hnc.features.dose import dvh_metrics, map_dose
-from radiomics_hnc.features.geometry import Grid, LesionMask
+from radiomics_hnc.features.geometry import LesionMask
 from radiomics_hnc.features.lesion_features import lesion_features
 from radiomics_hnc.features.lesions import find_lesions
 from radiomics_hnc.features.pet import PEAK_RADIUS_MM, mask_on_grid, suv_metrics
 from radiomics_hnc.features.pyradiomics_engine import LesionFeatureExtractor
+from radiomics_hnc.geometry import Grid
 from tests.features_phantoms import LESIONS, dose_gy, make_patient
 
 radiomics.setVerbosity(logging.ERROR)

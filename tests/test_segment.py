@@ -3,6 +3,7 @@ evaluation and the CLI, on tiny PET/CT phantoms (CT and PET on different grids).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -20,7 +21,12 @@ from typer.testing import CliRunner
 from radiomics_hnc.cli import app
 from radiomics_hnc.errors import ConfigError, InputDataError
 from radiomics_hnc.io import write_image, write_parquet
-from radiomics_hnc.segment import evaluate_masks, load_spec, predict_cohort, train_segmenter
+from radiomics_hnc.segment import (
+    evaluate_masks,
+    load_segmenter_spec,
+    predict_cohort,
+    train_segmenter,
+)
 from radiomics_hnc.segment.metrics import dice
 from radiomics_hnc.segment.preprocess import paste_back, preprocess_images
 from radiomics_hnc.segment.spec import SegmentationSpec, default_spec_path
@@ -107,16 +113,16 @@ def trained(tmp_path_factory):
 
 def test_spec_rejects_unknown_keys_and_ships_defaults(tmp_path):
     for name in ("seg_unet_light", "seg_segresnet_light"):
-        assert load_spec(default_spec_path(name)).name == name
+        assert load_segmenter_spec(default_spec_path(name)).name == name
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nnetwork: {name: unet, chanels: [4, 8]}\n")
     with pytest.raises(ConfigError, match="chanels"):
-        load_spec(bad)
+        load_segmenter_spec(bad)
 
 
 def test_crop_and_resampling_round_trip_label_without_moving_it():
     ct, pet, label = make_patient(0)
-    settings = load_spec().preprocess.model_copy(update={"spacing_mm": 2.5})
+    settings = load_segmenter_spec().preprocess.model_copy(update={"spacing_mm": 2.5})
     case = preprocess_images(ct, pet, label, settings)
     assert case.image.shape[0] == 2 and case.label.shape[1:] == case.image.shape[1:]
     back = paste_back(case.label[0], case.grid, ct)
@@ -130,7 +136,7 @@ def test_crop_and_resampling_round_trip_label_without_moving_it():
 
 def test_crop_box_hangs_below_the_brain_found_in_the_top_of_the_pet():
     ct, pet, _ = make_patient(1)
-    settings = load_spec().preprocess.model_copy(
+    settings = load_segmenter_spec().preprocess.model_copy(
         update={"crop_size_mm": (60.0, 200.0, 60.0), "brain_top_margin_mm": 4.0})
     grid = preprocess_images(ct, pet, None, settings).grid
     low = np.asarray(grid.origin) - np.asarray(grid.spacing) / 2  # origin is a voxel centre
@@ -226,6 +232,91 @@ def test_evaluation_of_ground_truth_is_perfect_and_written(trained, tmp_path):
     written = pd.read_parquet(ws / "segmentation" / "segmentation_metrics.parquet")
     assert len(written) == 5 and (written["dice_gtvp"] == 1.0).all()
     assert (ws / "segmentation" / "summary.json").is_file()
+    # No model folder (none given, no WORKSPACE/segmenter): training patients are unknown.
+    assert result.summary["segmenter"] is None and "not_trained_on" not in result.summary
+    assert "trained_on" not in written.columns
+
+
+def _masks_good_on_training_patients(ws, folder) -> None:
+    """Masks equal to the label for HGJ (the tiny model's training centre); for CHUM (its
+    validation centre) without the nodes, so that unseen-patient figures differ."""
+    folder.mkdir(exist_ok=True)
+    for row in pd.read_parquet(ws / "manifest.parquet").itertuples():
+        label = sitk.ReadImage(row.label_path)
+        if row.center == "CHUM":
+            label = sitk.Mask(label, label != 2)
+        sitk.WriteImage(label, str(folder / f"{row.patient_id}.nii.gz"))
+
+
+def test_evaluation_sets_apart_the_patients_the_segmenter_was_trained_on(trained, tmp_path):
+    ws, model, result = trained
+    assert result.train_patients == ["HGJ-001", "HGJ-002", "HGJ-003"]
+    _masks_good_on_training_patients(ws, tmp_path / "masks")
+    evaluated = evaluate_masks(ws, tmp_path / "masks", model_dir=model)
+    summary = evaluated.summary
+    assert summary["segmenter"] == str(model)
+    unseen, overall = summary["not_trained_on"], summary["overall"]
+    assert unseen["n_patients"] == 3 and unseen["n_trained_on"] == 0
+    assert unseen["dsc_agg_gtvn"] == 0.0 and unseen["dsc_agg_gtvp"] == 1.0
+    assert overall["n_patients"] == 6 and overall["n_trained_on"] == 3
+    assert 0.0 < overall["dsc_agg_gtvn"] < 1.0  # training patients lift the all-patient figure
+    assert list(summary["not_trained_on_by_center"]) == ["CHUM"]
+    assert summary["by_center"]["HGJ"]["n_trained_on"] == 3
+    written = pd.read_parquet(ws / "segmentation" / "segmentation_metrics.parquet")
+    assert dict(zip(written["patient_id"], written["trained_on"], strict=True)) == {
+        f"{c}-00{n}": c == "HGJ" for c in ("CHUM", "HGJ") for n in (1, 2, 3)}
+
+
+def test_report_and_cli_headline_is_the_unseen_patient_figure(trained, tmp_path):
+    from radiomics_hnc.report import build_report
+    from radiomics_hnc.workspace import segmentation_headline
+
+    ws, model, _ = trained
+    _masks_good_on_training_patients(ws, tmp_path / "masks")
+    cli = CliRunner().invoke(app, ["segment", "evaluate", str(ws), "--masks",
+                                   str(tmp_path / "masks"), "--model", str(model)])
+    assert cli.exit_code == 0, cli.output
+    summary = json.loads((ws / "segmentation" / "summary.json").read_text())
+    headline = segmentation_headline(summary)
+    assert headline.metrics == summary["not_trained_on"] and headline.metrics["n_patients"] == 3
+    expected = (f"DSCagg mean {summary['not_trained_on']['dsc_agg_mean']:.3f} (GTVp 1.000, "
+                "GTVn 0.000)")
+    assert expected in headline.text() and "patients not used to train the segmenter" in (
+        headline.text())
+    assert f"headline: {headline.text()}" in " ".join(cli.output.split())
+    html = build_report(ws, tmp_path / "report", dpi=30).read_text()
+    assert f"Headline: {headline.text()}." in html
+    table = pd.read_csv(tmp_path / "report" / "tables" / "segmentation_summary.csv")
+    first = table.iloc[0]
+    assert first["Scope"] == "Not trained on: All centres"
+    assert first["DSCagg mean"] == round(summary["not_trained_on"]["dsc_agg_mean"], 4)
+    labelled = table.set_index("Scope")
+    assert labelled.loc["All centres (includes patients the segmenter was trained on)",
+                        "n patients"] == 6
+    assert "HGJ (includes patients the segmenter was trained on)" in labelled.index
+    assert "CHUM" not in labelled.index  # no training patient: same as its unseen row
+
+
+def test_evaluation_needs_a_finished_model_folder(trained, tmp_path):
+    ws, model, _ = trained
+    _masks_good_on_training_patients(ws, tmp_path / "masks")
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(model, unfinished)
+    (unfinished / "model.json").unlink()
+    with pytest.raises(ConfigError, match=r"unfinished/model\.json: no model\.json in the "
+                                          r"segmenter's model folder"):
+        evaluate_masks(ws, tmp_path / "masks", model_dir=unfinished)
+    (unfinished / "model.json").write_text('{"train_patients": "HGJ-001"}')
+    with pytest.raises(InputDataError, match="no list of training patient ids"):
+        evaluate_masks(ws, tmp_path / "masks", model_dir=unfinished)
+    # By default the workspace's own segmenter folder says who was trained on.
+    copy = tmp_path / "ws"
+    copy.mkdir()
+    shutil.copy(ws / "manifest.parquet", copy / "manifest.parquet")
+    shutil.copytree(model, copy / "segmenter")
+    summary = evaluate_masks(copy, tmp_path / "masks").summary
+    assert summary["segmenter"] == str(copy / "segmenter")
+    assert summary["not_trained_on"]["n_patients"] == 3
 
 
 def test_cli_predict_and_evaluate(trained):

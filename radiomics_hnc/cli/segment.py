@@ -60,22 +60,51 @@ def predict_command(
 def evaluate_command(
     workspace: Path = typer.Argument(..., help="Workspace with manifest.parquet."),
     masks: Path = typer.Option(None, "--masks", help="Mask folder (default WORKSPACE/masks)."),
+    model: Path = typer.Option(
+        None, "--model", "-m", help="The segmenter's model folder: its model.json says which "
+        "patients it was trained on (default WORKSPACE/segmenter when it has one)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
 ) -> None:
-    """Compare masks with ground truth; writes WORKSPACE/segmentation/ metrics and summary."""
+    """Compare masks with ground truth; writes WORKSPACE/segmentation/ metrics and summary.
+
+    The headline is over the patients the segmenter was not trained on; figures over all
+    patients include its training patients.
+    """
     from radiomics_hnc.segment import evaluate_masks
+    from radiomics_hnc.workspace import (
+        SEGMENTER_MODEL_KEY,
+        UNSEEN_SEGMENTATION_KEY,
+        segmentation_headline,
+    )
     check_writable(workspace)
-    result = evaluate_masks(workspace, masks, jobs=jobs, progress=state.progress)
+    result = evaluate_masks(workspace, masks, model_dir=model, jobs=jobs, progress=state.progress)
     for failure in result.failures:
         err_console.print(Text.assemble(("not evaluated", "yellow"),
                                         f" {failure.patient_id}: {failure.message}"))
-    view = Table("scope", "patients", "DSCagg GTVp", "DSCagg GTVn", "DSCagg mean",
-                 "mean Dice GTVp", "F1agg GTVn", title="Segmentation")
-    scopes = {"all": result.summary["overall"], **result.summary["by_center"]}
+    summary = result.summary
+    scopes = {f"unseen: {name}": m for name, m in
+              _scoped(summary.get(UNSEEN_SEGMENTATION_KEY),
+                      summary.get(f"{UNSEEN_SEGMENTATION_KEY}_by_center")).items()}
+    scopes.update(_scoped(summary["overall"], summary["by_center"]))
+    view = Table("scope", "patients", "trained on", "DSCagg GTVp", "DSCagg GTVn", "DSCagg mean",
+                 "mean Dice GTVp", "F1agg GTVn", title="Segmentation",
+                 caption="unseen: the patients the segmenter was not trained on")
     for scope, m in scopes.items():
-        view.add_row(scope, str(m["n_patients"]), *(f"{m[k]:.3f}" for k in (
-            "dsc_agg_gtvp", "dsc_agg_gtvn", "dsc_agg_mean", "mean_dice_gtvp", "f1agg_gtvn")))
+        view.add_row(scope, str(m["n_patients"]), str(m.get("n_trained_on", "?")),
+                     *(f"{m[k]:.3f}" for k in ("dsc_agg_gtvp", "dsc_agg_gtvn", "dsc_agg_mean",
+                                               "mean_dice_gtvp", "f1agg_gtvn")))
     console.print(view)
+    if summary[SEGMENTER_MODEL_KEY] is None:
+        err_console.print("no segmenter model folder: which patients it was trained on is "
+                          "unknown (pass --model)", markup=False)
+    console.print(f"headline: {segmentation_headline(summary).text()}", markup=False)
+
+
+def _scoped(overall: dict | None, by_center: dict | None) -> dict[str, dict]:
+    """``{"all": overall, centre: metrics, ...}``, empty when there is no figure."""
+    if overall is None:
+        return {}
+    return {"all": overall, **(by_center or {})}
 
 
 def register(app: typer.Typer) -> None:

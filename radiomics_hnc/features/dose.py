@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from radiomics_hnc.features.geometry import Grid, Region, region_image
+from radiomics_hnc.features.geometry import Region, region_image
+from radiomics_hnc.geometry import Grid
 
 MIN_REGISTRATION_CORRELATION = 0.5
 REGISTRATION_SPACING_MM = 4.0

@@ -1,9 +1,9 @@
-"""Image grids and lesion masks stored as a bounding-box crop of a larger grid.
+"""Lesion masks stored as a bounding-box crop of a larger image grid.
 
 A full-size CT is ~512x512x150 voxels while a lesion spans a few thousand, so lesion masks are
 kept as the boolean array of their bounding box plus where that box sits on the full grid. The
-grid arithmetic that must match PyRadiomics exactly works on :class:`Grid` (the full image's
-geometry), never on the crop.
+grid arithmetic that must match PyRadiomics exactly works on
+:class:`~radiomics_hnc.geometry.Grid` (the full image's geometry), never on the crop.
 """
 
 from __future__ import annotations
@@ -13,43 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-
-@dataclass(frozen=True)
-class Grid:
-    """Geometry of an image: size (voxels), spacing (mm), origin (mm), direction; ITK x, y, z."""
-
-    size: tuple[int, int, int]
-    spacing: tuple[float, float, float]
-    origin: tuple[float, float, float]
-    direction: tuple[float, ...]
-
-    @classmethod
-    def of(cls, image: sitk.Image) -> Grid:
-        """The grid of a SimpleITK image."""
-        return cls(tuple(image.GetSize()), tuple(image.GetSpacing()), tuple(image.GetOrigin()),
-                   tuple(image.GetDirection()))
-
-    def header(self) -> sitk.Image:
-        """A 1-voxel image carrying this geometry, for ITK's index/physical transforms."""
-        image = sitk.Image(1, 1, 1, sitk.sitkUInt8)
-        image.SetSpacing(self.spacing)
-        image.SetOrigin(self.origin)
-        image.SetDirection(self.direction)
-        return image
-
-    def index_to_point(self, index: np.ndarray | tuple[float, ...]) -> tuple[float, ...]:
-        """Physical point (mm) of a continuous index (x, y, z)."""
-        return self.header().TransformContinuousIndexToPhysicalPoint(
-            [float(v) for v in index])
-
-    def point_to_index(self, point: tuple[float, ...]) -> np.ndarray:
-        """Continuous index (x, y, z) of a physical point (mm)."""
-        return np.array(self.header().TransformPhysicalPointToContinuousIndex(
-            [float(v) for v in point]))
-
-    def voxel_volume_ml(self) -> float:
-        """Volume of one voxel in ml (cm^3)."""
-        return float(np.prod(self.spacing)) / 1000.0
+from radiomics_hnc.geometry import Grid
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """All features of one lesion from images already in memory (the notebook-level API).
 
-Column names follow DESIGN.md: ``<modality>_<image type>_<class>_<feature>`` with modality
+Column names follow docs/design.md: ``<modality>_<image type>_<class>_<feature>`` with modality
 ``MASK`` (geometry on the CT grid), ``CT``, ``PT`` or ``RTDOSE``.
 """
 
@@ -13,10 +13,11 @@ import SimpleITK as sitk
 
 from radiomics_hnc.features.configs import FeatureConfigs, load_feature_configs
 from radiomics_hnc.features.dose import DoseMapping, dvh_metrics
-from radiomics_hnc.features.geometry import Grid, LesionMask
+from radiomics_hnc.features.geometry import LesionMask
 from radiomics_hnc.features.lesions import MIN_LESION_VOLUME_ML, Lesion
 from radiomics_hnc.features.pet import mask_on_grid, suv_metrics
 from radiomics_hnc.features.pyradiomics_engine import LesionFeatureExtractor
+from radiomics_hnc.geometry import Grid
 
 logger = logging.getLogger(__name__)
 

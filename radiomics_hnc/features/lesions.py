@@ -15,7 +15,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from radiomics_hnc.features.geometry import Grid, LesionMask, Region
+from radiomics_hnc.features.geometry import LesionMask, Region
+from radiomics_hnc.geometry import Grid
 
 PRIMARY_LABEL = 1
 NODAL_LABEL = 2

@@ -22,7 +22,8 @@ import math
 import numpy as np
 import SimpleITK as sitk
 
-from radiomics_hnc.features.geometry import Grid, LesionMask, Region, crop
+from radiomics_hnc.features.geometry import LesionMask, Region, crop
+from radiomics_hnc.geometry import Grid
 
 #: Radius (mm) of the 1 ml sphere used for SUVpeak: (3 / (4 pi))^(1/3) cm.
 PEAK_RADIUS_MM = 10.0 * (3.0 / (4.0 * math.pi)) ** (1.0 / 3.0)

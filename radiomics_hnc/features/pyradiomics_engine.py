@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from radiomics_hnc.features.geometry import Grid, LesionMask, Region, crop
+from radiomics_hnc.features.geometry import LesionMask, Region, crop
+from radiomics_hnc.geometry import Grid
 
 logger = logging.getLogger(__name__)
 

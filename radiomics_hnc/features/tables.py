@@ -1,6 +1,6 @@
 """The feature tables: lesions (one row per lesion), patients (one row per patient), errors.
 
-Patient-level columns carry their scope (DESIGN.md): ``GTVp_<feature>`` is the primary's own
+Patient-level columns carry their scope (docs/design.md): ``GTVp_<feature>`` is the primary's own
 value (NaN without a primary; ``GTVp_MASK_count`` says whether there is one); ``GTVn_`` are
 nodal aggregates; ``GTVall_`` whole-disease ones.
 """

@@ -10,13 +10,14 @@ from pathlib import Path
 import jinja2
 
 from radiomics_hnc import __version__
+from radiomics_hnc.harmonize import ComBat
 from radiomics_hnc.io import atomic_path, write_csv
 from radiomics_hnc.locks import lock_name, stage_lock
 from radiomics_hnc.mask_sources import folder_source
 from radiomics_hnc.report import figures, inputs
 from radiomics_hnc.report.cohort import cohort_section
 from radiomics_hnc.report.content import Section
-from radiomics_hnc.report.harmonisation import default_combat, harmonisation_section
+from radiomics_hnc.report.harmonisation import harmonisation_section
 from radiomics_hnc.report.hpv import hpv_section
 from radiomics_hnc.report.methods import MethodsInputs, methods_section
 from radiomics_hnc.report.quality import quality_section
@@ -63,7 +64,7 @@ def build_sections(workspace: str | Path, *, dpi: int = figures.DEFAULT_DPI,
                         len(manifest) if manifest is not None else None),
         segmentation_section(segmentation, manifest, ws.masks_dir, dpi)
         if segmentation is not None else None,
-        harmonisation_section(patients, dpi, seed=seed, combat=default_combat())
+        harmonisation_section(patients, dpi, seed=seed, combat=ComBat)
         if patients is not None and "center" in patients.columns else None,
         survival_section(runs, manifest, patients, dpi),
         hpv_section(runs, manifest, dpi, seed=seed),

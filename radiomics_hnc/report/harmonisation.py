@@ -9,7 +9,6 @@ shows the same thing visually.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -26,8 +25,6 @@ from radiomics_hnc.report import figures
 from radiomics_hnc.report.content import Figure, Section, Table, Text
 from radiomics_hnc.workspace import is_patient_feature
 
-log = logging.getLogger(__name__)
-
 MAX_MISSING_FRACTION = 0.5
 N_FOLDS = 5
 MIN_CENTRE_PATIENTS = N_FOLDS
@@ -36,16 +33,6 @@ MIN_CENTRE_PATIENTS = N_FOLDS
 CLASSIFIER_COMPONENTS = 50
 #: A factory of a fresh, unfitted ComBat transformer (``None`` shows the raw view only).
 CombatFactory = Callable[[], object] | None
-
-
-def default_combat() -> CombatFactory:
-    """The package's ComBat transformer, or None when radiomics_hnc.harmonize is unavailable."""
-    try:
-        from radiomics_hnc.harmonize import ComBat
-    except ImportError:
-        log.info("radiomics_hnc.harmonize not available: harmonisation shows raw features only")
-        return None
-    return ComBat
 
 
 def harmonisation_section(patients: pd.DataFrame, dpi: int, seed: int = 0,

@@ -1,4 +1,8 @@
-"""Segmentation section: HECKTOR metrics overall and per centre, Dice box plots, overlays."""
+"""Segmentation section: HECKTOR metrics overall and per centre, Dice box plots, overlays.
+
+The headline is over the patients the segmenter was not trained on (``segment evaluate``'s
+``not_trained_on``); every figure that includes training patients says so.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,12 @@ from radiomics_hnc.io import read_image
 from radiomics_hnc.report import figures
 from radiomics_hnc.report.content import Figure, Section, Table, Text
 from radiomics_hnc.report.inputs import SegmentationResults
-from radiomics_hnc.workspace import patient_file
+from radiomics_hnc.workspace import (
+    INCLUDES_TRAINING_PATIENTS,
+    UNSEEN_SEGMENTATION_KEY,
+    patient_file,
+    segmentation_headline,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +52,23 @@ def segmentation_section(results: SegmentationResults, manifest: pd.DataFrame | 
     metrics = results.metrics
     if "center" not in metrics.columns and manifest is not None and "patient_id" in metrics:
         metrics = metrics.merge(manifest[["patient_id", "center"]], on="patient_id", how="left")
+    headline = segmentation_headline(results.summary)
+    if headline is not None:
+        section.blocks.append(Text(f"Headline: {headline.text()}."))
+        if headline.includes_training_patients is None:
+            section.blocks.append(Text(
+                "The masks were evaluated without the segmenter's model folder, so it is not "
+                "known which patients it was trained on: these figures may include them and "
+                "then overstate its performance on new patients.", style="note"))
     table = summary_table(results.summary)
     if not table.empty:
-        section.blocks.append(Table("segmentation_summary", "Segmentation metrics overall and "
-                                    "per centre.", table))
+        caption = "Segmentation metrics overall and per centre."
+        if isinstance(results.summary.get(UNSEEN_SEGMENTATION_KEY), Mapping):
+            caption += (" 'Not trained on' rows cover the patients the segmenter was not trained "
+                        "on (the validation patients of its training run only chose its best "
+                        "epoch); the other rows cover every evaluated patient and say when "
+                        "they include training patients.")
+        section.blocks.append(Table("segmentation_summary", caption, table))
     dice_columns = [c for c in metrics.columns if "dice" in c.lower()]
     if dice_columns and "center" in metrics.columns:
         section.blocks.append(Table("segmentation_per_patient", "Per-patient segmentation "
@@ -64,16 +86,38 @@ def segmentation_section(results: SegmentationResults, manifest: pd.DataFrame | 
 
 
 def summary_table(summary: Mapping[str, Any]) -> pd.DataFrame:
-    """summary.json as a table: one row for the whole cohort, then one per centre."""
+    """summary.json as a table: the patients the segmenter was not trained on (cohort, then
+    per centre) when known, then every evaluated patient, each row labelled when it includes
+    patients the segmenter was trained on. Rows known to hold no training patient repeat an
+    unseen-patient row and are left out."""
+    unseen = summary.get(UNSEEN_SEGMENTATION_KEY)
+    has_unseen = isinstance(unseen, Mapping)
+    rows = []
+    if has_unseen:
+        rows += _scope_rows(unseen, summary.get(f"{UNSEEN_SEGMENTATION_KEY}_by_center") or {},
+                            "Not trained on: ")
     overall = summary.get("overall")
     if not isinstance(overall, Mapping):
         overall = {k: v for k, v in summary.items() if k not in _CENTRE_KEYS}
-    rows = [{"Scope": "All centres", **_numbers(overall)}] if overall else []
     per_centre = next((summary[k] for k in _CENTRE_KEYS if isinstance(summary.get(k), Mapping)),
                       {})
-    rows.extend({"Scope": str(centre), **_numbers(values)} for centre, values in
-                per_centre.items() if isinstance(values, Mapping))
+    rows += _scope_rows(overall, per_centre, "", skip_without_training=has_unseen)
     return pd.DataFrame(rows)
+
+
+def _scope_rows(overall: Mapping[str, Any], per_centre: Mapping[str, Any], prefix: str,
+                skip_without_training: bool = False) -> list[dict[str, Any]]:
+    """One row for the cohort (when it has numbers), then one per centre."""
+    scopes = [("All centres", overall), *per_centre.items()]
+    return [{"Scope": f"{prefix}{scope}{_training_note(values)}", **_numbers(values)}
+            for scope, values in scopes
+            if isinstance(values, Mapping) and values
+            and not (skip_without_training and values.get("n_trained_on") == 0)]
+
+
+def _training_note(values: Mapping[str, Any]) -> str:
+    trained = values.get("n_trained_on")
+    return f" ({INCLUDES_TRAINING_PATIENTS})" if _is_number(trained) and trained > 0 else ""
 
 
 def metric_label(name: str) -> str:

@@ -1,7 +1,11 @@
 """Evaluation of masks against ground-truth labels: writes
 ``WORKSPACE/segmentation/segmentation_metrics.parquet`` (one row per patient, see
-:func:`radiomics_hnc.segment.metrics.patient_metrics`) and ``summary.json`` (cohort and per-centre
-DSCagg, mean GTVp Dice, GTVn F1agg, and the patients that could not be evaluated)."""
+:func:`radiomics_hnc.segment.metrics.patient_metrics`, plus ``trained_on`` when the segmenter's
+model folder is known) and ``summary.json``: cohort and per-centre DSCagg, mean GTVp Dice and
+GTVn F1agg over every evaluated patient (``overall``, ``by_center``) and over the patients the
+segmenter was not trained on (``not_trained_on``, ``not_trained_on_by_center``: the headline,
+since a segmenter scores higher on its own training patients), and the patients that could not
+be evaluated."""
 
 from __future__ import annotations
 
@@ -18,12 +22,21 @@ from radiomics_hnc.geometry import grid_mismatch
 from radiomics_hnc.io import read_image, write_json, write_parquet
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.segment.metrics import patient_metrics, summarise
-from radiomics_hnc.workspace import Workspace, manifest_records, patient_file
+from radiomics_hnc.segment.train import MODEL_INFO_FILE, trained_patients
+from radiomics_hnc.workspace import (
+    SEGMENTER_MODEL_KEY,
+    UNSEEN_SEGMENTATION_KEY,
+    Workspace,
+    manifest_records,
+    patient_file,
+)
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "segmentation_metrics.parquet"
 SUMMARY_FILE = "summary.json"
+#: Column of the metrics table: True for a patient in the segmenter's ``train_patients``.
+TRAINED_ON = "trained_on"
 
 
 @dataclass(frozen=True)
@@ -61,12 +74,48 @@ def evaluate_patient(args: tuple[str, str, str]) -> dict[str, float]:
                            spacing_zyx)
 
 
+def default_model_dir(workspace: str | Path) -> Path | None:
+    """``WORKSPACE/segmenter`` when it holds a finished training run, else None."""
+    folder = Workspace(workspace).segmenter_dir
+    return folder if (folder / MODEL_INFO_FILE).is_file() else None
+
+
+def summarise_by_training(frame: pd.DataFrame, trained: set[str] | None) -> dict:
+    """:func:`~radiomics_hnc.segment.metrics.summarise` over every patient and, when
+    ``trained`` is known, over the patients not in it (None when there are none), every scope
+    with its ``n_trained_on``."""
+    if trained is None:
+        return summarise(frame)
+    summary = _summarise_counting_trained(frame)
+    unseen = frame[~frame[TRAINED_ON]]
+    counted = _summarise_counting_trained(unseen) if len(unseen) else {}
+    summary[UNSEEN_SEGMENTATION_KEY] = counted.get("overall")
+    summary[f"{UNSEEN_SEGMENTATION_KEY}_by_center"] = counted.get("by_center")
+    return summary
+
+
+def _summarise_counting_trained(frame: pd.DataFrame) -> dict:
+    summary = summarise(frame)
+    summary["overall"]["n_trained_on"] = int(frame[TRAINED_ON].sum())
+    for centre, group in frame.groupby("center", sort=True):
+        summary["by_center"][str(centre)]["n_trained_on"] = int(group[TRAINED_ON].sum())
+    return summary
+
+
 def evaluate_masks(workspace: str | Path, masks_dir: str | Path | None = None, *,
-                   jobs: int = 1, progress: bool = False) -> EvaluationResult:
+                   model_dir: str | Path | None = None, jobs: int = 1,
+                   progress: bool = False) -> EvaluationResult:
     """Compare ``masks_dir/<PID>.nii.gz`` (default ``WORKSPACE/masks``) with the labels of every
-    eligible patient that has both; patients without a mask or label are reported, not fatal."""
+    eligible patient that has both; patients without a mask or label are reported, not fatal.
+
+    ``model_dir`` is the segmenter's model folder, whose ``model.json`` says which patients it
+    was trained on (default ``WORKSPACE/segmenter`` when it holds one); without one the summary
+    has no ``not_trained_on`` figures and ``segmenter`` is null.
+    """
     ws = Workspace(workspace)
     masks_dir = Path(masks_dir) if masks_dir else ws.masks_dir
+    model_dir = Path(model_dir) if model_dir else default_model_dir(ws.root)
+    trained = trained_patients(model_dir) if model_dir is not None else None
     manifest = ws.eligible_manifest()
     centre = dict(zip(manifest["patient_id"], manifest["center"], strict=True))
     tasks, failures = [], []
@@ -91,7 +140,10 @@ def evaluate_masks(workspace: str | Path, masks_dir: str | Path | None = None, *
         raise InputDataError("no patient could be evaluated", path=masks_dir,
                              hint="predict masks first or pass --masks")
     frame = pd.DataFrame(rows).sort_values("patient_id", ignore_index=True)
-    summary = summarise(frame)
+    if trained is not None:
+        frame[TRAINED_ON] = frame["patient_id"].isin(trained)
+    summary = summarise_by_training(frame, trained)
+    summary[SEGMENTER_MODEL_KEY] = str(model_dir) if model_dir is not None else None
     summary["masks_dir"] = str(masks_dir)
     summary["not_evaluated"] = [{"patient_id": f.patient_id, "message": f.message}
                                 for f in failures]

@@ -22,7 +22,7 @@ from radiomics_hnc.locks import locked_stage
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.segment.network import build_network
 from radiomics_hnc.segment.preprocess import load_case, paste_back
-from radiomics_hnc.segment.spec import InferenceSpec, SegmentationSpec, load_spec
+from radiomics_hnc.segment.spec import InferenceSpec, SegmentationSpec, load_segmenter_spec
 from radiomics_hnc.workspace import Workspace, manifest_records, patient_file
 
 log = logging.getLogger(__name__)
@@ -38,15 +38,16 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_model(model_dir: str | Path, device: str | None = None
-               ) -> tuple[torch.nn.Module, SegmentationSpec]:
-    """The best checkpoint of a trained model folder, in eval mode, and its spec."""
+def load_segmenter(model_dir: str | Path, device: str | None = None
+                   ) -> tuple[torch.nn.Module, SegmentationSpec]:
+    """The segmentation network of a trained model folder (its best checkpoint, in eval mode)
+    and its spec; :func:`radiomics_hnc.modeling.load_model` loads a fitted tabular model."""
     model_dir = Path(model_dir)
     checkpoint = model_dir / BEST_CHECKPOINT
     if not checkpoint.is_file():
         raise ConfigError("no trained model in this folder", path=checkpoint,
                           hint="run 'radiomics-hnc segment train' first")
-    spec = load_spec(model_dir / SPEC_FILE)
+    spec = load_segmenter_spec(model_dir / SPEC_FILE)
     network = build_network(spec.network)
     state = load_checkpoint(checkpoint, "cpu", ("model",))
     network.load_state_dict(state["model"])
@@ -110,7 +111,7 @@ def remove_small_components(labels: np.ndarray, spacing_mm: float,
 
 @lru_cache(maxsize=2)
 def _cached_model(model_dir: str, device: str | None) -> tuple[torch.nn.Module, SegmentationSpec]:
-    return load_model(model_dir, device)
+    return load_segmenter(model_dir, device)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def predict_cohort(workspace: str | Path, model_dir: str | Path, *, jobs: int = 
     """
     ws = Workspace(workspace)
     model_dir = Path(model_dir).resolve()
-    load_model(model_dir, "cpu")  # fail early, before any worker starts
+    load_segmenter(model_dir, "cpu")  # fail early, before any worker starts
     checkpoint = model_dir / BEST_CHECKPOINT
     rows, tasks = [], []
     for record in manifest_records(ws.eligible_manifest()):

@@ -26,6 +26,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from radiomics_hnc.errors import InputDataError
+from radiomics_hnc.geometry import Grid, physical_bounds
 from radiomics_hnc.io import atomic_path, file_sha256, read_image, text_sha256
 from radiomics_hnc.segment.spec import PreprocessSpec
 from radiomics_hnc.workspace import patient_file
@@ -41,34 +42,6 @@ _CACHE_VERSION = "1"
 
 
 @dataclass(frozen=True)
-class Grid:
-    """An axis-aligned (identity direction) grid: origin and spacing in mm, size in voxels.
-
-    All three are in ITK (x, y, z) order.
-    """
-
-    origin: tuple[float, float, float]
-    spacing: tuple[float, float, float]
-    size: tuple[int, int, int]
-
-    def reference(self) -> sitk.Image:
-        """An empty image with this geometry, used as a resampling reference."""
-        image = sitk.Image([int(s) for s in self.size], sitk.sitkUInt8)
-        image.SetOrigin(self.origin)
-        image.SetSpacing(self.spacing)
-        return image
-
-    def wrap(self, array: np.ndarray) -> sitk.Image:
-        """A (z, y, x) numpy array as an image on this grid."""
-        if array.shape != tuple(self.size[::-1]):
-            raise ValueError(f"array shape {array.shape} does not match grid {self.size[::-1]}")
-        image = sitk.GetImageFromArray(array)
-        image.SetOrigin(self.origin)
-        image.SetSpacing(self.spacing)
-        return image
-
-
-@dataclass(frozen=True)
 class PreprocessedCase:
     """One patient on the common grid: ``image`` (2, z, y, x) CT and PET channels, float32;
     ``label`` (1, z, y, x) uint8 or None; ``grid`` the geometry for pasting predictions back."""
@@ -76,19 +49,6 @@ class PreprocessedCase:
     image: np.ndarray
     label: np.ndarray | None
     grid: Grid
-
-
-def physical_bounds(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper (x, y, z) corners, mm, of the box enclosing the image's voxel edges."""
-    size = np.asarray(image.GetSize())
-    corners = [
-        image.TransformContinuousIndexToPhysicalPoint(
-            [float(c) for c in np.where(bits, size - 0.5, -0.5)]
-        )
-        for bits in np.ndindex(2, 2, 2)
-    ]
-    points = np.asarray(corners)
-    return points.min(axis=0), points.max(axis=0)
 
 
 def field_of_view_overlap(ct: sitk.Image, pet: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +67,8 @@ def field_of_view_overlap(ct: sitk.Image, pet: sitk.Image) -> tuple[np.ndarray, 
 def _grid_over(low: np.ndarray, high: np.ndarray, spacing: float) -> Grid:
     size = np.maximum(np.floor((high - low) / spacing).astype(int), 1)
     origin = low + spacing / 2.0  # voxel centres inside the box
-    return Grid(tuple(float(v) for v in origin), (spacing,) * 3, tuple(int(s) for s in size))
+    return Grid(size=tuple(int(s) for s in size), spacing=(spacing,) * 3,
+                origin=tuple(float(v) for v in origin))
 
 
 def resample(image: sitk.Image, grid: Grid, nearest: bool = False, default: float = 0.0
@@ -173,7 +134,7 @@ def preprocess_images(ct: sitk.Image, pet: sitk.Image, label: sitk.Image | None,
 def paste_back(labels: np.ndarray, grid: Grid, ct: sitk.Image) -> sitk.Image:
     """A (z, y, x) label array on ``grid`` resampled nearest-neighbour onto the CT's own grid
     (same size, spacing, origin and direction); outside the crop the label is 0."""
-    on_grid = grid.wrap(labels.astype(np.uint8))
+    on_grid = grid.image(labels.astype(np.uint8))
     return sitk.Resample(on_grid, ct, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
                          sitk.sitkUInt8)
 
@@ -209,9 +170,9 @@ def cached_case(record: dict, settings: PreprocessSpec, cache_dir: str | Path,
     if path.is_file():
         with np.load(path) as data:
             label = data["label"] if with_label else None
-            grid = Grid(tuple(float(v) for v in data["origin"]),
-                        tuple(float(v) for v in data["spacing"]),
-                        tuple(int(v) for v in data["size"]))
+            grid = Grid(size=tuple(int(v) for v in data["size"]),
+                        spacing=tuple(float(v) for v in data["spacing"]),
+                        origin=tuple(float(v) for v in data["origin"]))
             return PreprocessedCase(data["image"], label, grid)
     case = load_case(record, settings, with_label)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:

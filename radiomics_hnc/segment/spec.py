@@ -115,7 +115,7 @@ class SegmentationSpec(_Strict):
     inference: InferenceSpec = InferenceSpec()
 
     def to_yaml(self) -> str:
-        """The spec as YAML (tuples as lists), loadable by :func:`load_spec`."""
+        """The spec as YAML (tuples as lists), loadable by :func:`load_segmenter_spec`."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
@@ -124,8 +124,9 @@ def default_spec_path(name: str = DEFAULT_SPEC) -> Path:
     return Path(str(files("radiomics_hnc.model_specs").joinpath(f"{name}.yaml")))
 
 
-def load_spec(path: str | Path | None = None) -> SegmentationSpec:
-    """Read and validate a spec file (the shipped light UNet when ``path`` is None)."""
+def load_segmenter_spec(path: str | Path | None = None) -> SegmentationSpec:
+    """Read and validate a segmenter spec file (the shipped light UNet when ``path`` is None);
+    :func:`radiomics_hnc.modeling.load_spec` reads a tabular model's spec."""
     path = default_spec_path() if path is None else model_spec_path(path)
     try:
         data = yaml.safe_load(path.read_text())

@@ -46,13 +46,15 @@ from radiomics_hnc.segment.predict import (
     remove_small_components,
 )
 from radiomics_hnc.segment.preprocess import PreprocessedCase, cached_case
-from radiomics_hnc.segment.spec import SegmentationSpec, load_spec
+from radiomics_hnc.segment.spec import SegmentationSpec, load_segmenter_spec
 from radiomics_hnc.workspace import Workspace, manifest_records
 
 log = logging.getLogger(__name__)
 
 LAST_CHECKPOINT = "last.pt"
 LOG_FILE = "training_log.csv"
+#: The model folder's record of the run: spec, training and validation patients, best epoch.
+MODEL_INFO_FILE = "model.json"
 KEYS = ("image", "label")
 #: What ``last.pt`` holds: tensors (weights, optimiser moments) and plain values only, so that
 #: it loads with ``torch.load(weights_only=True)``. Randomness needs no state: each epoch
@@ -173,9 +175,9 @@ def _resume_key(spec: SegmentationSpec) -> str:
     return text_sha256(json.dumps(data, sort_keys=True))
 
 
-def cosine_factor(progress: float) -> float:
-    """Learning-rate multiplier: cosine from 1 down to 0.01 as training progress goes 0 -> 1."""
-    return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0))) * 0.99 + 0.01
+def cosine_factor(fraction_done: float) -> float:
+    """Learning-rate multiplier: cosine from 1 down to 0.01 as training goes from 0 to 1 done."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(max(fraction_done, 0.0), 1.0))) * 0.99 + 0.01
 
 
 class _Trainer:
@@ -208,12 +210,12 @@ class _Trainer:
         self.best_score, self.rows = state["best_score"], state["rows"]
         log.info("resuming after epoch %d", self.epoch)
 
-    def train_epoch(self, loader: DataLoader, progress: float) -> float:
-        """One pass over the training patches at the learning rate of ``progress`` (0..1);
-        returns the mean loss."""
+    def train_epoch(self, loader: DataLoader, fraction_done: float) -> float:
+        """One pass over the training patches at the learning rate for the fraction of training
+        done (0..1); returns the mean loss."""
         self.network.train()
         for group in self.optimizer.param_groups:
-            group["lr"] = self.spec.training.learning_rate * cosine_factor(progress)
+            group["lr"] = self.spec.training.learning_rate * cosine_factor(fraction_done)
         losses = []
         for batch in loader:
             images = batch["image"].to(self.device)
@@ -275,7 +277,7 @@ def train_segmenter(
     cache_dir
         Preprocessed volumes (default ``WORKSPACE/segmentation/cache``).
     """
-    spec = spec if isinstance(spec, SegmentationSpec) else load_spec(spec)
+    spec = spec if isinstance(spec, SegmentationSpec) else load_segmenter_spec(spec)
     if epochs is not None:
         spec = spec.model_copy(update={"training": spec.training.model_copy(
             update={"epochs": epochs})})
@@ -311,10 +313,10 @@ def train_segmenter(
         loader = DataLoader(dataset, batch_size=spec.training.batch_size, shuffle=True,
                             num_workers=0, generator=generator)
         # With a time limit the schedule follows whichever runs out first: epochs or minutes.
-        progress = trainer.epoch / spec.training.epochs
+        fraction_done = trainer.epoch / spec.training.epochs
         if limit:
-            progress = max(progress, (tick - started) / 60 / limit)
-        loss = trainer.train_epoch(loader, progress)
+            fraction_done = max(fraction_done, (tick - started) / 60 / limit)
+        loss = trainer.train_epoch(loader, fraction_done)
         trainer.epoch += 1
         last = trainer.epoch == spec.training.epochs
         validated = None
@@ -337,6 +339,24 @@ def train_segmenter(
                 "validation_patients": val_ids, "best_epoch": trainer.best_epoch,
                 "best_val_dsc_agg_mean": trainer.best_score, "epochs_run": trainer.epoch,
                 "provenance": provenance(text_sha256(spec.to_yaml()))},
-               out_dir / "model.json")
+               out_dir / MODEL_INFO_FILE)
     return TrainingResult(out_dir, trainer.best_epoch, trainer.best_score, trainer.epoch,
                           pd.DataFrame(trainer.rows), train_ids, val_ids)
+
+
+def trained_patients(model_dir: str | Path) -> set[str]:
+    """The patient ids a trained model folder's segmenter was trained on (its ``model.json``)."""
+    path = Path(model_dir) / MODEL_INFO_FILE
+    hint = ("pass the folder written by 'radiomics-hnc segment train' (a run that finished "
+            "writes model.json)")
+    if not path.is_file():
+        raise ConfigError("no model.json in the segmenter's model folder", path=path, hint=hint)
+    try:
+        ids = json.loads(path.read_text()).get("train_patients")
+    except (ValueError, AttributeError) as exc:
+        raise InputDataError(f"model.json is not a JSON object ({exc})", path=path,
+                             hint=hint) from exc
+    if not isinstance(ids, list) or not all(isinstance(pid, str) for pid in ids):
+        raise InputDataError("model.json has no list of training patient ids "
+                             "(train_patients)", path=path, hint=hint)
+    return set(ids)

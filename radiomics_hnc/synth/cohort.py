@@ -28,11 +28,12 @@ from sksurv.metrics import concordance_index_censored
 from sksurv.util import Surv
 
 from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.geometry import Grid
 from radiomics_hnc.io import provenance, write_json, write_parquet
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.synth import clinical, hpv
 from radiomics_hnc.synth.centers import assign_centers, check_scale, resolve_centers
-from radiomics_hnc.synth.grids import Grid, ct_grid, pet_grid
+from radiomics_hnc.synth.grids import ct_grid, pet_grid
 from radiomics_hnc.synth.plan import (
     P_DOSE_GIVEN_OUTCOME,
     P_OUTCOME_RECORDED,

@@ -8,14 +8,17 @@ outcome model. The dose is computed on a coarser grid and interpolated onto the 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import SimpleITK as sitk
 from scipy.ndimage import distance_transform_edt
 from scipy.optimize import brentq
 from scipy.special import erfc
 
+from radiomics_hnc.geometry import Grid
 from radiomics_hnc.synth.anatomy import Structure, cylinder, paint_anatomy, union
-from radiomics_hnc.synth.grids import Grid
+from radiomics_hnc.synth.grids import Scan
 from radiomics_hnc.synth.lesions import Lesion, paint_lesions
 
 HIGH_DOSE_GY, ELECTIVE_DOSE_GY, BATH_GY = 70.0, 54.0, 3.0
@@ -46,7 +49,7 @@ def _falloff(distance_mm: np.ndarray, level_gy: float, margin_mm: float) -> np.n
 
 
 def dose_image(
-    planning: Grid, tissues: list[Structure], lesions: list[Lesion],
+    planning: Scan, tissues: list[Structure], lesions: list[Lesion],
     underdose: tuple[int, float, np.ndarray, float] | None, dose_spacing_mm: float,
 ) -> sitk.Image:
     """RTDOSE (Gy, float32) on the planning CT grid.
@@ -58,15 +61,17 @@ def dose_image(
     dose_spacing_mm
         Isotropic spacing of the grid the dose is computed on before interpolation.
     """
-    low = np.array(planning.origin) - np.array(planning.spacing) / 2
-    extent = np.array(planning.size) * np.array(planning.spacing)
+    grid = planning.grid
+    low = np.array(grid.origin) - np.array(grid.spacing) / 2
+    extent = np.array(grid.size) * np.array(grid.spacing)
     size = tuple(int(n) for n in np.ceil(extent / dose_spacing_mm))
-    coarse = Grid(size, (dose_spacing_mm,) * 3, tuple(low + dose_spacing_mm / 2),  # type: ignore[arg-type]
-                  planning.rotation, planning.translation, planning.pivot)
-    body = np.zeros(coarse.shape, bool)
-    gtv = np.zeros(coarse.shape, bool)
-    elective = np.zeros(coarse.shape, bool)
-    cut = np.zeros(coarse.shape, bool)
+    coarse = replace(planning, grid=Grid(size, (dose_spacing_mm,) * 3,  # type: ignore[arg-type]
+                                         tuple(low + dose_spacing_mm / 2)))
+    shape = coarse.grid.shape
+    body = np.zeros(shape, bool)
+    gtv = np.zeros(shape, bool)
+    elective = np.zeros(shape, bool)
+    cut = np.zeros(shape, bool)
     for z, points in coarse.slabs():
         hu, suv, body[z] = paint_anatomy(points, tissues)
         gtv[z] = paint_lesions(points, lesions, hu, suv, body[z]) > 0
@@ -77,13 +82,12 @@ def dose_image(
             height = cap_height(underdose[1]) * lesion.radius
             near = np.linalg.norm(offset, axis=-1) <= lesion.reach + 8.0
             cut[z] = near & (offset @ underdose[2] > height)
-    sampling = coarse.spacing[::-1]
+    sampling = coarse.grid.spacing[::-1]
     high = _falloff(distance_transform_edt(~gtv, sampling=sampling), HIGH_DOSE_GY, PTV_MARGIN_MM)
     if underdose is not None:
         high = np.where(cut, np.minimum(high, underdose[3]), high)
     neck = _falloff(distance_transform_edt(~elective, sampling=sampling), ELECTIVE_DOSE_GY, 2.0)
     dose = np.maximum(np.maximum(high, neck), BATH_GY * body) * np.where(body, 1.0, 0.3)
-    coarse_image = coarse.image(dose.astype(np.float32))
-    reference = planning.image(np.zeros(planning.shape, np.uint8))
-    return sitk.Resample(coarse_image, reference, sitk.Transform(), sitk.sitkLinear, 0.0,
+    coarse_image = coarse.grid.image(dose.astype(np.float32))
+    return sitk.Resample(coarse_image, grid.reference(), sitk.Transform(), sitk.sitkLinear, 0.0,
                          sitk.sitkFloat32)

@@ -1,18 +1,19 @@
-"""Image grids: voxel geometry in patient space and the scanner frame they were acquired in.
+"""Image grids of the generated scans and the scanner frame each was acquired in.
 
-A :class:`Grid` maps voxel indices to physical points (mm, ITK/LPS, identity direction) and,
-through an optional rigid transform, to the *diagnostic* frame in which the phantom is
-defined. The planning CT is a different scan: its grid carries the rigid set-up offset.
+A :class:`~radiomics_hnc.geometry.Grid` (identity direction here) maps voxel indices to
+physical points (mm, ITK/LPS); a :class:`Scan` adds the rigid transform to the *diagnostic*
+frame in which the phantom is defined. The planning CT is a different scan: it carries the
+rigid set-up offset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-import SimpleITK as sitk
 
+from radiomics_hnc.geometry import Grid
 from radiomics_hnc.synth.centers import CT_EXTENT_MM, FOV_CENTER_MM, SCALE_FACTOR, CenterProfile
 
 #: PET voxels are this much coarser at the small scale.
@@ -20,28 +21,22 @@ PET_SMALL_FACTOR = 1.3
 
 
 @dataclass(frozen=True)
-class Grid:
-    """A voxel grid: ``size`` and ``spacing`` (mm) and ``origin`` (mm) in ITK x, y, z order.
+class Scan:
+    """A scan's axis-aligned voxel grid and where its scanner frame sits in the diagnostic frame.
 
     ``rotation`` and ``translation`` (mm) map this scan's physical points into the diagnostic
     frame: ``p_diag = rotation @ (p - pivot) + pivot + translation``.
     """
 
-    size: tuple[int, int, int]
-    spacing: tuple[float, float, float]
-    origin: tuple[float, float, float]
+    grid: Grid
     rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
     translation: np.ndarray = field(default_factory=lambda: np.zeros(3))
     pivot: np.ndarray = field(default_factory=lambda: np.array(FOV_CENTER_MM))
 
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """Numpy array shape (z, y, x)."""
-        return self.size[2], self.size[1], self.size[0]
-
     def axes(self) -> list[np.ndarray]:
         """Physical coordinates (mm) of the voxel centres along x, y and z."""
-        return [o + s * np.arange(n) for o, s, n in zip(self.origin, self.spacing, self.size,
+        grid = self.grid
+        return [o + s * np.arange(n) for o, s, n in zip(grid.origin, grid.spacing, grid.size,
                                                          strict=True)]
 
     def slabs(self, slices: int = 16) -> Iterator[tuple[slice, np.ndarray]]:
@@ -49,7 +44,7 @@ class Grid:
         x, y, z = (axis - c for axis, c in zip(self.axes(), self.pivot, strict=True))
         shift = self.pivot + self.translation
         matrix = self.rotation
-        for start in range(0, self.size[2], slices):
+        for start in range(0, self.grid.size[2], slices):
             zs = z[start:start + slices]
             points = np.empty((len(zs), len(y), len(x), 3), dtype=np.float32)
             for i in range(3):  # rotation @ (p - pivot) + pivot + translation, axis by axis
@@ -57,20 +52,14 @@ class Grid:
                                   + (matrix[i, 2] * zs + shift[i])[:, None, None])
             yield slice(start, start + len(zs)), points
 
-    def image(self, array: np.ndarray) -> sitk.Image:
-        """A SimpleITK image of ``array`` (z, y, x) on this grid."""
-        image = sitk.GetImageFromArray(array)
-        image.SetSpacing(self.spacing)
-        image.SetOrigin(self.origin)
-        return image
-
-    def refined(self, factor: int) -> Grid:
+    def refined(self, factor: int) -> Scan:
         """The same box sampled ``factor`` times finer (for partial-volume averaging)."""
-        spacing = tuple(s / factor for s in self.spacing)
-        origin = tuple(o - s / 2 + f / 2 for o, s, f in zip(self.origin, self.spacing, spacing,
+        grid = self.grid
+        spacing = tuple(s / factor for s in grid.spacing)
+        origin = tuple(o - s / 2 + f / 2 for o, s, f in zip(grid.origin, grid.spacing, spacing,
                                                              strict=True))
-        size = tuple(n * factor for n in self.size)
-        return Grid(size, spacing, origin, self.rotation, self.translation, self.pivot)  # type: ignore[arg-type]
+        size = tuple(n * factor for n in grid.size)
+        return replace(self, grid=Grid(size, spacing, origin))  # type: ignore[arg-type]
 
 
 def box_grid(
@@ -106,13 +95,13 @@ def pet_grid(profile: CenterProfile, scale: str) -> Grid:
     return box_grid(spacing, extent, shift=(0.7, -1.3, 2.1))  # type: ignore[arg-type]
 
 
-def planning_grid(scale: str, rotation: np.ndarray, translation: np.ndarray) -> Grid:
-    """Planning CT grid (1.17 x 1.17 x 3 mm at full scale) with its rigid set-up offset."""
+def planning_grid(scale: str) -> Grid:
+    """Planning CT grid (1.17 x 1.17 x 3 mm at full scale; its rigid set-up offset is the
+    :class:`Scan`'s)."""
     spacing = (1.17, 1.17, 3.0) if scale == "full" else (3.5, 3.5, 4.5)
     extent = CT_EXTENT_MM[scale]
-    base = box_grid(spacing, (extent[0] - 20.0, extent[1] - 20.0, extent[2]),
+    return box_grid(spacing, (extent[0] - 20.0, extent[1] - 20.0, extent[2]),
                     shift=(-1.1, 2.3, -3.0))
-    return Grid(base.size, base.spacing, base.origin, rotation, translation)
 
 
 def downsample_mean(array: np.ndarray, factor: int) -> np.ndarray:

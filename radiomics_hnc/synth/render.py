@@ -11,9 +11,10 @@ import numpy as np
 import SimpleITK as sitk
 from scipy.ndimage import find_objects, gaussian_filter
 
+from radiomics_hnc.geometry import Grid
 from radiomics_hnc.synth.anatomy import Structure, paint_anatomy, structures
 from radiomics_hnc.synth.dose import dose_image
-from radiomics_hnc.synth.grids import Grid, ct_grid, downsample_mean, pet_grid, planning_grid
+from radiomics_hnc.synth.grids import Scan, ct_grid, downsample_mean, pet_grid, planning_grid
 from radiomics_hnc.synth.lesions import GTVP, label_map, paint_lesions
 from radiomics_hnc.synth.plan import PatientPlan
 
@@ -22,13 +23,14 @@ PLANNING_NOISE_HU = 10.0
 DOSE_SPACING_MM = {"small": 5.0, "full": 4.0}
 
 
-def _ct_like(grid: Grid, tissues: list[Structure], plan: PatientPlan, rng: np.random.Generator,
+def _ct_like(scan: Scan, tissues: list[Structure], plan: PatientPlan, rng: np.random.Generator,
              noise_hu: float, sharpness_mm: float, offset_hu: float) -> tuple[sitk.Image, ...]:
-    """CT (int16 HU) and the lesion index map on ``grid``, slab by slab (memory-light)."""
+    """CT (int16 HU) and the lesion index map on the scan's grid, slab by slab (memory-light)."""
+    grid = scan.grid
     ct = np.empty(grid.shape, np.int16)
     index = np.empty(grid.shape, np.uint8)
     sigma = (0.0, sharpness_mm / grid.spacing[1], sharpness_mm / grid.spacing[0])
-    for z, points in grid.slabs():
+    for z, points in scan.slabs():
         hu, suv, body = paint_anatomy(points, tissues)
         index[z] = paint_lesions(points, plan.disease.lesions, hu, suv, body)
         hu = gaussian_filter(hu, sigma) + rng.normal(offset_hu, noise_hu, hu.shape)
@@ -38,14 +40,14 @@ def _ct_like(grid: Grid, tissues: list[Structure], plan: PatientPlan, rng: np.ra
 
 def _pet(grid: Grid, tissues: list[Structure], plan: PatientPlan,
          rng: np.random.Generator) -> sitk.Image:
-    fine = grid.refined(PET_SUPERSAMPLING)
-    activity = np.empty(fine.shape, np.float32)
+    fine = Scan(grid).refined(PET_SUPERSAMPLING)
+    activity = np.empty(fine.grid.shape, np.float32)
     for z, points in fine.slabs():
         hu, suv, body = paint_anatomy(points, tissues)
         paint_lesions(points, plan.disease.lesions, hu, suv, body)
         activity[z] = suv
     fwhm = plan.profile.pet_fwhm_mm
-    sigma = [fwhm / 2.3548 / s for s in fine.spacing[::-1]]
+    sigma = [fwhm / 2.3548 / s for s in fine.grid.spacing[::-1]]
     pet = downsample_mean(gaussian_filter(activity, sigma), PET_SUPERSAMPLING)
     # Relative noise (coefficient of variation ``pet_noise``) plus a floor in cold regions.
     noise = rng.normal(0.0, 1.0, pet.shape) * plan.profile.pet_noise * (
@@ -86,13 +88,13 @@ def render_patient(plan: PatientPlan, scale: str) -> tuple[dict[str, sitk.Image]
     tissues = structures(plan.brain_suv, plan.tonsil_suv)
     profile = plan.profile
     grid = ct_grid(profile, scale)
-    ct, index = _ct_like(grid, tissues, plan, rng, profile.ct_noise_hu,
+    ct, index = _ct_like(Scan(grid), tissues, plan, rng, profile.ct_noise_hu,
                          profile.ct_sharpness_mm, profile.ct_hu_offset)
     images = {"ct": ct, "label": grid.image(label_map(index, plan.disease.lesions)),
               "pt": _pet(pet_grid(profile, scale), tissues, plan, rng)}
     truth = lesion_truth(index, grid, plan)
     if plan.has_dose:
-        planning = planning_grid(scale, plan.setup_rotation, plan.setup_translation)
+        planning = Scan(planning_grid(scale), plan.setup_rotation, plan.setup_translation)
         images["planning_ct"], _ = _ct_like(planning, tissues, plan, rng, PLANNING_NOISE_HU,
                                             0.6, 0.0)
         images["dose"] = dose_image(planning, tissues, plan.disease.lesions, plan.underdose,
