@@ -9,6 +9,8 @@ flows into an SUV. Every reader here returns a checked value or raises
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -50,14 +52,19 @@ def source_path(ds: Dataset) -> str | None:
     return str(name) if isinstance(name, (str, Path)) else None
 
 
-def read_dataset(path: str | Path, headers_only: bool = False) -> Dataset:
-    """Read a DICOM file (the Part 10 format, with its 'DICM' preamble).
-
-    pydicom warns about values that break their VR's length rules, which real scanners write
-    all the time; those warnings are silenced here, the values are still read.
-    """
+@contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """Silence pydicom's warnings about values that break their VR's rules (a 17-character
+    SH, a UID with letters), which real scanners write all the time; the values are still
+    read, and pydicom converts them lazily, so the whole use of a dataset is wrapped."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom\.")
+        yield
+
+
+def read_dataset(path: str | Path, headers_only: bool = False) -> Dataset:
+    """Read a DICOM file (the Part 10 format, with its 'DICM' preamble)."""
+    with quiet_pydicom():
         return pydicom.dcmread(str(path), stop_before_pixels=headers_only)
 
 

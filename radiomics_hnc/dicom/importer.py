@@ -35,7 +35,7 @@ import pandas as pd
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
-from radiomics_hnc.dicom.headers import read_dataset, text, unreadable_reason
+from radiomics_hnc.dicom.headers import quiet_pydicom, read_dataset, text, unreadable_reason
 from radiomics_hnc.dicom.index import Instance, scan_folder
 from radiomics_hnc.dicom.problems import Problem
 from radiomics_hnc.dicom.rtdose import dose_image
@@ -297,7 +297,8 @@ def import_patient(task: PatientTask) -> dict[str, Any]:
                               "rois": [], "dose": None, "demographics": {}, "outputs": {}}
     problems = list(task.conflicts)
     try:
-        images = _read_patient(task, record, problems)
+        with quiet_pydicom():
+            images = _read_patient(task, record, problems)
     except RadiomicsHNCError as exc:
         problems.append(Problem.from_error(exc))
         remove_outputs(task.out, task.patient_id)

@@ -14,7 +14,14 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from radiomics_hnc.dicom.headers import RTSTRUCT, read_dataset, text, unreadable_reason, values
+from radiomics_hnc.dicom.headers import (
+    RTSTRUCT,
+    quiet_pydicom,
+    read_dataset,
+    text,
+    unreadable_reason,
+    values,
+)
 
 #: SOP class of a DICOMDIR (an index of a CD or export, not an image).
 MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -98,6 +105,12 @@ def scan_folder(root: str | Path) -> SourceIndex:
     and folders are skipped)."""
     root = Path(root)
     index = SourceIndex(root)
+    with quiet_pydicom():
+        _scan(root, index)
+    return index
+
+
+def _scan(root: Path, index: SourceIndex) -> None:
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for name in sorted(names):
@@ -118,4 +131,3 @@ def scan_folder(root: str | Path) -> SourceIndex:
                 index.unusable.append((str(path), "no SeriesInstanceUID or SOPInstanceUID"))
             else:
                 index.instances.append(instance)
-    return index

@@ -273,6 +273,12 @@ def series_volume(datasets: Sequence[Dataset], patient_id: str | None, what: str
         which stay exact); otherwise float32.
     """
     files = [source_path(ds) for ds in datasets]
+    tilt = optional_number(datasets[0], "GantryDetectorTilt")
+    if tilt:
+        raise InputDataError(f"{what}: acquired with a gantry tilt of {tilt:g} degrees "
+                             "(GantryDetectorTilt)", patient_id=patient_id, path=files[0],
+                             hint="tilted acquisitions are refused; reconstruct the series "
+                                  "without tilt and re-export")
     orientation, spacing = check_same_plane_layout(datasets, patient_id, what)
     geometry = stack_geometry(slice_origins(datasets, patient_id), orientation, spacing, files,
                               patient_id, what)

@@ -33,10 +33,8 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, gene
 from pydicom.valuerep import format_number_as_ds
 from scipy import ndimage
 
-CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
-PET_IMAGE = "1.2.840.10008.5.1.4.1.1.128"
-RTSTRUCT = "1.2.840.10008.5.1.4.1.1.481.3"
-RTDOSE = "1.2.840.10008.5.1.4.1.1.481.2"
+from radiomics_hnc.dicom.headers import CT_IMAGE, PET_IMAGE, RTDOSE, RTSTRUCT
+
 F18_HALF_LIFE_S = 6586.2
 PET_STYLES = ("bqml", "late-series", "ge-private", "cnts", "admin")
 MANUFACTURERS = {"bqml": "GE MEDICAL SYSTEMS", "late-series": "SIEMENS",
@@ -166,6 +164,8 @@ def write_ct(folder: Path, image: sitk.Image, modules: dict[str, dict[str, str]]
 
 
 def _frame_average(duration_s: float, half_life_s: float) -> float:
+    """Decay-weighted mean time of a frame (DICOM PS3.3 C.8.9.4.1.5), written out again here
+    so that the exports do not depend on the importer's own function."""
     decay = math.log(2) / half_life_s * duration_s
     return math.log(decay / (1 - math.exp(-decay))) / (math.log(2) / half_life_s)
 
