@@ -45,6 +45,7 @@ MODULES = {"patient": {"PatientID": "P1", "PatientName": "X"},
 def pet_slice(**changes: object) -> Dataset:
     """A BQML PET header: 70 kg, 370 MBq of F-18 at 10:00, series and acquisition at 11:00."""
     ds = Dataset()
+    ds.filename = "/export/PET/IM0001"
     ds.Units, ds.DecayCorrection = "BQML", "START"
     ds.CorrectedImage = ["ATTN", "DECY", "SCAT"]
     ds.PatientWeight, ds.PatientSize, ds.PatientSex = "70", "1.80", "M"
@@ -140,8 +141,9 @@ def test_injection_dates_midnight_and_anonymised_shifts():
     ({"Units": "CNTS"}, r"Units CNTS \(scanner counts\) without a usable Philips"),
 ])
 def test_headers_without_an_suv_name_the_attribute(changes, message):
-    with pytest.raises(InputDataError, match=message):
-        suv_conversion([pet_slice(**changes)])
+    with pytest.raises(InputDataError, match=message) as caught:
+        suv_conversion([pet_slice(**changes)], patient_id="EXT-004")
+    assert str(caught.value).startswith("patient EXT-004, file /export/PET/IM0001: ")
 
 
 def test_philips_counts_and_gml():
@@ -515,6 +517,10 @@ def test_selection_rules_and_messages():
                                  + _series("ct", "CT"), RoiMap.load())
     assert only_derived.pet.uid == "d"
     assert "is DERIVED" in only_derived.problems[0].message
+    apart = select_series(_series("pet", "PT") + _series("ct", "CT", study="S2")
+                          + _series("ct-elsewhere", "CT", study="S3", frame_of_reference="F3"),
+                          RoiMap.load())
+    assert apart.ct.uid == "ct"  # another study, the PET's frame of reference
     skipped = select_series(instances, RoiMap.load(),
                             skip=re.compile("early", re.IGNORECASE))
     assert skipped.pet.uid == "pet-late"

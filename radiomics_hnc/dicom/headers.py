@@ -96,22 +96,23 @@ def values(ds: Dataset, keyword: str) -> tuple[str, ...]:
 
 
 def number(ds: Dataset, keyword: str, patient_id: str | None, *, positive: bool = False,
-           what: str = "", hint: str | None = None) -> float:
+           what: str = "", hint: str | None = None, path: str | None = None) -> float:
     """A required numeric attribute, refused when missing, empty, not a number or (with
-    ``positive``) zero or negative."""
+    ``positive``) zero or negative. ``path`` names the file for an item of a sequence."""
     value = ds.get(keyword)
     described = f"{tag_text(keyword)}{' ' + what if what else ''}"
+    path = path or source_path(ds)
     if value is None or value == "":
         raise InputDataError(f"{described} is missing or empty", patient_id=patient_id,
-                             path=source_path(ds), hint=hint)
+                             path=path, hint=hint)
     try:
         result = float(value)
     except (TypeError, ValueError):
         raise InputDataError(f"{described} is not a number ({value!r})", patient_id=patient_id,
-                             path=source_path(ds), hint=hint) from None
+                             path=path, hint=hint) from None
     if positive and not result > 0:
         raise InputDataError(f"{described} is {value} (must be positive)",
-                             patient_id=patient_id, path=source_path(ds), hint=hint)
+                             patient_id=patient_id, path=path, hint=hint)
     return result
 
 

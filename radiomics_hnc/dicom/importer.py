@@ -136,7 +136,8 @@ class ImportResult:
 def fingerprint(instances: Sequence[Instance], settings: ImportSettings) -> str:
     """Content key of a patient's import: its files (path, size, modification time) and the
     settings that shape the output."""
-    digest = hashlib.sha256(json.dumps(settings.record(), sort_keys=True).encode())
+    shaping = {k: v for k, v in settings.record().items() if k != "roi_map"}  # content counts
+    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode())
     for instance in sorted(instances, key=lambda i: i.path):
         digest.update(f"{instance.path}\0{instance.size}\0{instance.mtime_ns}\n".encode())
     return digest.hexdigest()
@@ -240,7 +241,7 @@ def _read_patient(task: PatientTask, record: dict[str, Any],
                              patient_id=task.patient_id,
                              hint="export the AC PET series of the PET/CT")
     if selection.ct is None:
-        raise InputDataError(f"no usable CT series in the study of the PET "
+        raise InputDataError(f"no usable CT series in the study or frame of reference of the PET "
                              f"({selection.pet.label()})", patient_id=task.patient_id,
                              hint="export the CT of the PET/CT study with the PET")
     record["series"] = {"pet": selection.pet.summary(), "ct": selection.ct.summary()}

@@ -9,8 +9,9 @@ Rules (each choice among several is logged with the candidates left out):
   (some scanners mark their AC reconstruction so) are used only when no original qualifies.
   Among several: the one with a CT in the same study and frame of reference, original before
   derived, the earliest (the baseline scan), the most images, the lowest series number.
-- CT: from the PET's study, preferring the PET's frame of reference (a PET/CT's CT shares
-  it), original before derived, the most images, the lowest series number.
+- CT: from the PET's study (or, when the archive filed them apart, the PET's frame of
+  reference), preferring the PET's frame of reference (a PET/CT's CT shares it), original
+  before derived, the most images, the lowest series number.
 - RTSTRUCT: one whose ROIs are in the CT's frame of reference, with the most ROIs the ROI map
   recognises, the latest structure set date. An RTSTRUCT in another frame of reference (the
   planning CT's) is reported, not used.
@@ -200,11 +201,14 @@ def _pet_and_ct(cts: list[Series], pets: list[Series], selection: Selection) -> 
         "a CT in the same study and frame of reference, earliest, most images, lowest number",
         Series.label, problems)
     selection.pet = pet
-    same_study = [c for c in cts if c.first.study == pet.first.study]
-    if not same_study:
+    # Some archives file the PET and the CT of one PET/CT under two studies: the shared frame
+    # of reference (one scanner session) still pairs them.
+    candidates = ([c for c in cts if c.first.study == pet.first.study]
+                  or [c for c in cts if c.first.frame_of_reference == pet.first.frame_of_reference])
+    if not candidates:
         return
     ct = _choose(
-        same_study,
+        candidates,
         lambda c: (c.first.frame_of_reference != pet.first.frame_of_reference, c.derived,
                    -c.images, _series_number(c.first.series_number), c.uid),
         "CT series in the PET's study",

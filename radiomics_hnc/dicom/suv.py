@@ -10,8 +10,9 @@ RescaleIntercept, slice by slice: GE and Siemens vary the slope per slice):
   date-time of the series (the usual case). Otherwise the series was made later (a
   re-reconstruction, a post-processed copy) and the start is taken, as in the pseudo-code,
   from GE's private scan date-time (0009,100D) or computed back from the earliest frame:
-  ``acquisition + T_avg - FrameReferenceTime``, with ``T_avg`` the decay-weighted mean time
-  of a frame of ``ActualFrameDuration`` (DICOM PS3.3 C.8.9.4.1.5). Without either the import
+  ``acquisition + T_avg - FrameReferenceTime``, with ``T_avg`` the time within a frame of
+  ``ActualFrameDuration`` at which the activity equals its frame average (DICOM PS3.3
+  C.8.9.4.1.5). Without either the import
   refuses: the start is not guessed.
 - BQML with ``DecayCorrection`` ADMIN: the values are already corrected to the injection, so
   the dose is not decayed.
@@ -118,10 +119,9 @@ def _acquisitions(headers: Sequence[Dataset]) -> list[tuple[Moment, Dataset]]:
 
 
 def frame_average_time(duration_s: float, half_life_s: float) -> float:
-    """Decay-weighted mean time (s after the frame start) of a frame of ``duration_s``.
-
-    ``T_avg = ln(lambda T / (1 - exp(-lambda T))) / lambda``, DICOM PS3.3 C.8.9.4.1.5.
-    """
+    """Seconds after a frame's start at which the decaying activity equals its average over a
+    frame of ``duration_s``: ``T_avg = ln(lambda T / (1 - exp(-lambda T))) / lambda`` (DICOM
+    PS3.3 C.8.9.4.1.5), a little before mid-frame."""
     decay = math.log(2) / half_life_s * duration_s
     if decay < 1e-9:
         return duration_s / 2
@@ -227,9 +227,10 @@ def _decayed_dose(headers: Sequence[Dataset], patient_id: str | None,
                      "export the decay-corrected reconstruction of the PET")
     item = _radiopharmaceutical(first, patient_id)
     dose = number(item, "RadionuclideTotalDose", patient_id, positive=True, what="(Bq)",
-                  hint="export the PET with the injected dose")
+                  hint="export the PET with the injected dose", path=source_path(first))
     half_life = number(item, "RadionuclideHalfLife", patient_id, positive=True, what="(s)",
-                       hint="export the PET with the radionuclide half-life")
+                       hint="export the PET with the radionuclide half-life",
+                       path=source_path(first))
     record.update({"decay_correction": decay, "injected_dose_bq": dose,
                    "half_life_s": half_life})
     if decay == "ADMIN":

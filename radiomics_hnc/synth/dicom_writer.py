@@ -164,8 +164,8 @@ def write_ct(folder: Path, image: sitk.Image, modules: dict[str, dict[str, str]]
 
 
 def _frame_average(duration_s: float, half_life_s: float) -> float:
-    """Decay-weighted mean time of a frame (DICOM PS3.3 C.8.9.4.1.5), written out again here
-    so that the exports do not depend on the importer's own function."""
+    """Time within a frame at which the activity equals its frame average (DICOM PS3.3
+    C.8.9.4.1.5), written out again here so that the exports do not depend on the importer."""
     decay = math.log(2) / half_life_s * duration_s
     return math.log(decay / (1 - math.exp(-decay))) / (math.log(2) / half_life_s)
 
