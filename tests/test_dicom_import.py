@@ -271,7 +271,9 @@ def test_cli_import_and_errors(cohort, tmp_path):
     done = run_cli("import-dicom", str(source), "--out", str(tmp_path / "data"),
                    "--center", "HOSP")
     assert done.returncode == 0, done.stderr
-    assert "1 patients imported this run (1 complete" in done.stdout
+    printed = " ".join(done.stdout.split())  # the console wraps long lines
+    assert "1 patients read this run, 0 unchanged" in printed
+    assert "in the log: 1 complete, 0 partial" in printed
     assert (tmp_path / "data" / "Task 1" / "HOSP-001" / "HOSP-001__PT.nii.gz").is_file()
     bad = run_cli("import-dicom", str(source), "--out", str(tmp_path / "other"), "--suv", "lbm")
     assert bad.returncode == 1 and "unknown SUV normalisation 'lbm'" in bad.stderr

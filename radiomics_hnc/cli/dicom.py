@@ -65,13 +65,13 @@ def import_dicom_command(
                           Text(record["status"], style=_STATUS_STYLE[record["status"]]),
                           f"{factor:.4g}" if factor else "-", ", ".join(rois) or "-",
                           "yes" if record.get("dose") else "-",
-                          errors[0] if errors else f"{len(problems)} notes")
+                          errors[0] if errors else f"{len(problems)} notes in the log")
         console.print(table)
     counts = {status: len(result.with_status(status)) for status in _STATUS_STYLE}
     console.print(
-        f"{len(processed)} patients imported this run ({counts['imported']} complete, "
-        f"{counts['partial']} partial, {counts['failed']} failed in the log), "
-        f"{len(result.unchanged)} unchanged since the last import; "
+        f"{len(processed)} patients read this run, {len(result.unchanged)} unchanged since the "
+        f"last import; in the log: {counts['imported']} complete, {counts['partial']} partial "
+        f"(a label or dose not imported), {counts['failed']} failed; "
         f"{len(result.unusable_files)} files not usable")
     console.print(f"log: {result.log_path}")
     console.print(f"clinical table to complete: {result.clinical_path}")
