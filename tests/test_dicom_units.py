@@ -87,7 +87,7 @@ def test_suv_lean_body_mass_and_surface_area():
         suv_conversion([pet_slice(PatientSize=None)], "bsa")
 
 
-def test_frame_average_time_is_the_decay_weighted_mean():
+def test_frame_average_time_is_when_activity_equals_its_frame_mean():
     rate = math.log(2) / HALF_LIFE
     weighted, _ = integrate.quad(lambda t: t * math.exp(-rate * t), 0, 300)
     total, _ = integrate.quad(lambda t: math.exp(-rate * t), 0, 300)
