@@ -46,4 +46,31 @@ fi
 
 echo "[setup] radiomics-hnc and its dependencies"
 "${pip[@]}" install "${constrain[@]}" -e ".[dev]"
+
+# Real DICOM files for the DICOM import tests, from two source archives on the package registry:
+# pysuv's vendor PET slices (MIT) and dicompyler-core's anonymised RT plan (BSD-3). Never
+# committed; without them (no registry) the tests that need them are skipped.
+testdata="$VENV/dicom-test-data"
+if [ ! -f "$testdata/.complete" ]; then
+    echo "[setup] DICOM test files from the pysuv and dicompyler-core source archives"
+    rm -rf "$testdata" && mkdir -p "$testdata"
+    if "${pip[@]}" download "${constrain[@]}" --no-binary :all: --no-deps -d "$testdata" \
+            pysuv dicompyler-core==0.5.6 >/dev/null 2>&1 \
+        && "$VENV/bin/python" - "$testdata" <<'PY'
+import sys, tarfile
+from pathlib import Path
+folder = Path(sys.argv[1])
+for archive in folder.glob("*.tar.gz"):
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.isfile() and "/tests/" in m.name
+                   and m.name.endswith(".dcm") and ".." not in m.name]
+        tar.extractall(folder, members=members, filter="data")
+    archive.unlink()
+PY
+    then
+        touch "$testdata/.complete"
+    else
+        echo "[setup] warning: the DICOM test files could not be fetched; their tests will skip"
+    fi
+fi
 echo "[setup] done: $("$VENV/bin/radiomics-hnc" --version)"

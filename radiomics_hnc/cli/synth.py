@@ -20,6 +20,10 @@ def synth_command(
     ),
     layout: str = typer.Option("hecktor2025", "--layout", help="hecktor2025 or flat."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
+    image_format: str = typer.Option(
+        "nifti", "--format",
+        help="nifti, or dicom to also write each patient as a DICOM export in OUT/dicom "
+        "(PET, CT, RTSTRUCT, RTDOSE) for import-dicom; the NIfTI dataset is its truth."),
 ) -> None:
     """Generate a synthetic multicentre HNC PET/CT cohort with known ground truth.
 
@@ -29,8 +33,11 @@ def synth_command(
     from radiomics_hnc.synth import generate_cohort
     check_writable(out, "output folder")
     cohort = generate_cohort(out, patients, seed, scale=scale, centers=centers or None,
-                             layout=layout, jobs=jobs, progress=state.progress)
+                             layout=layout, jobs=jobs, progress=state.progress,
+                             image_format=image_format)
     oracle = cohort.oracle
+    if image_format == "dicom":
+        console.print(f"DICOM export of every patient in {cohort.root / 'dicom'}")
     console.print(
         f"{len(cohort.patient_ids)} patients written to {cohort.dataset_dir} "
         f"({len(cohort.failures)} failed); ground truth in {cohort.ground_truth_dir}"

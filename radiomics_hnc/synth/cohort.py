@@ -51,6 +51,8 @@ from radiomics_hnc.synth.writer import (
 log = logging.getLogger(__name__)
 #: Fewest members of each class (HPV status, relapse) for the out-of-fold references.
 MIN_PER_CLASS = 10
+#: Image formats of a generated cohort: NIfTI only, or NIfTI plus a DICOM export.
+IMAGE_FORMATS = ("nifti", "dicom")
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,25 @@ def plan_cohort(n_patients: int, seed: int, scale: str = "small",
     return sorted(plans, key=lambda p: p.patient_id)
 
 
-def _render_and_write(args: tuple[PatientPlan, str, Path, str]) -> list[dict[str, object]]:
-    plan, scale, dataset, layout = args
+def _render_and_write(args: tuple[PatientPlan, str, Path, str, str]) -> list[dict[str, object]]:
+    plan, scale, dataset, layout, image_format = args
     images, truth = render_patient(plan, scale)
     write_patient_images(dataset, layout, plan.patient_id, images, plan.tasks)
+    if image_format == "dicom":
+        _write_dicom(dataset.parent, plan, images)
     return truth
+
+
+def _write_dicom(root: Path, plan: PatientPlan, images: dict) -> None:
+    """The patient as a DICOM export in ``root/dicom`` (its PET header style chosen by centre),
+    with what the headers say in ``root/ground_truth/dicom/<PID>.json``."""
+    from radiomics_hnc.synth.dicom_writer import PET_STYLES, write_dicom_patient
+
+    style = PET_STYLES[plan.profile.center_id % len(PET_STYLES)]
+    truth = write_dicom_patient(root / "dicom", plan.patient_id, images, seed=plan.image_seed,
+                                style=style, age=int(plan.traits["age"]),
+                                sex="M" if plan.traits["gender"] == 1 else "F")
+    write_json(truth, root / "ground_truth" / "dicom" / f"{plan.patient_id}.json")
 
 
 def _patient_truth(plan: PatientPlan) -> dict[str, object]:
@@ -195,6 +211,7 @@ def generate_cohort(
     layout: str = "hecktor2025",
     jobs: int = 1,
     progress: bool = False,
+    image_format: str = "nifti",
 ) -> SyntheticCohort:
     """Generate a synthetic HECKTOR-style cohort into ``out_dir``.
 
@@ -213,13 +230,20 @@ def generate_cohort(
         ``"hecktor2025"`` (per-task folders and CSVs) or ``"flat"`` (imagesTr/labelsTr).
     jobs
         Worker processes (:func:`radiomics_hnc.parallel.map_patients`).
+    image_format
+        ``"nifti"``, or ``"dicom"`` to also write every patient as a DICOM export in
+        ``out_dir/dicom`` (PET, CT, RTSTRUCT, RTDOSE; see
+        :mod:`radiomics_hnc.synth.dicom_writer`), whose ground truth is the NIfTI dataset.
     """
     if layout not in LAYOUTS:
         raise ConfigError(f"unknown layout {layout!r}", hint=f"use one of {LAYOUTS}")
+    if image_format not in IMAGE_FORMATS:
+        raise ConfigError(f"unknown image format {image_format!r}",
+                          hint=f"use one of {IMAGE_FORMATS}")
     root = Path(out_dir)
     dataset, truth_dir = root / "dataset", root / "ground_truth"
     plans = plan_cohort(n_patients, seed, scale, centers)
-    tasks = [(p.patient_id, (p, scale, dataset, layout)) for p in plans]
+    tasks = [(p.patient_id, (p, scale, dataset, layout, image_format)) for p in plans]
     lesion_rows: list[dict[str, object]] = []
     failures: list[PatientFailure] = []
     for pid, result in map_patients(_render_and_write, tasks, jobs=jobs,
