@@ -346,7 +346,9 @@ def run_pipeline(
 def headline(workspace: str | Path) -> dict[str, Any]:
     """The numbers a user looks at first: segmentation, best RFS and HPV model, with 95 % CIs.
 
-    The best model is chosen among leave-one-centre-out runs when there are any.
+    Models are compared on their fold-aware C-index / ROC AUC (``metric`` names it; runs
+    written before it existed fall back to the pooled figure) and chosen among
+    leave-one-centre-out runs when there are any. Degenerate runs have no estimate.
     """
     ws_root = Path(workspace)
     numbers: dict[str, Any] = {}
@@ -359,13 +361,15 @@ def headline(workspace: str | Path) -> dict[str, Any]:
             else "all patients")
     runs = [(path.parent.name, json.loads(path.read_text()))
             for path in sorted((ws_root / "runs").glob("*/metrics.json"))]
-    for task, metric in (("rfs", "c_index"), ("hpv", "roc_auc")):
-        scored = [
-            {"run": name, "cv": data.get("cv"), **data["metrics"][metric]}
-            for name, data in runs
-            if data.get("task") == task
-            and (data.get("metrics", {}).get(metric) or {}).get("estimate") is not None
-        ]
+    for task, pooled in (("rfs", "c_index"), ("hpv", "roc_auc")):
+        scored = []
+        for name, data in runs:
+            values = data.get("metrics", {})
+            metric = f"{pooled}_fold_aware" if f"{pooled}_fold_aware" in values else pooled
+            estimate = (values.get(metric) or {}).get("estimate")
+            if data.get("task") == task and estimate is not None and estimate == estimate:
+                scored.append({"run": name, "cv": data.get("cv"), "metric": metric,
+                               **values[metric]})
         # Leave-one-centre-out is the headline validation; other schemes only without it.
         loco = [run for run in scored if run["cv"] == "loco"]
         if loco or scored:

@@ -11,8 +11,11 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sksurv.datasets import load_gbsg2
+from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored, cumulative_dynamic_auc
 from typer.testing import CliRunner
 
@@ -463,3 +466,32 @@ def test_model_based_selection_keeps_signal_not_noise():
     assert sum("Noise" in c for c in columns) / len(columns) == pytest.approx(0.7, abs=0.01)
     assert set(RFS_SIGNAL) <= set(names)
     assert sum("Noise" in c for c in names) <= 1
+
+
+def test_fold_aware_c_equals_scikit_survival_on_the_same_folds_of_a_users_table(tmp_path):
+    """GBSG2 passed in as a user's own feature table: the run's per-fold and fold-aware C
+    equal a scikit-survival Cox model fitted and scored directly on the same folds."""
+    X, y = load_gbsg2()
+    predictors = pd.DataFrame({
+        "age": X["age"], "estrec": X["estrec"], "pnodes": X["pnodes"], "progrec": X["progrec"],
+        "tsize": X["tsize"], "horTh": (X["horTh"] == "yes").astype(float),
+        "menostat": (X["menostat"] == "Post").astype(float),
+        "tgrade": X["tgrade"].map({"I": 1.0, "II": 2.0, "III": 3.0}).astype(float)})
+    table = predictors.assign(patient_id=[f"P{i}" for i in range(len(X))], center="GBSG",
+                              relapse=y["cens"].astype(int), rfs_days=y["time"])
+    spec = spec_from_dict({"name": "gbsg2_cox", "task": "rfs", "columns": list(predictors),
+                           "estimator": "coxph", "preprocessing": {"harmonize": False},
+                           "selection": {"method": "none", "correlation_threshold": None},
+                           "validation": {"cv": "kfold", "n_bootstrap": 0}})
+    metrics = json.loads((fit_run(tmp_path, spec, table=table) / "metrics.json").read_text())
+    folds = RepeatedStratifiedKFold(n_splits=5, n_repeats=1, random_state=0)
+    direct = []
+    for train, test in folds.split(predictors, y["cens"]):
+        cox = make_pipeline(StandardScaler(), CoxPHSurvivalAnalysis(alpha=0.1, ties="efron"))
+        risk = cox.fit(predictors.iloc[train], y[train]).predict(predictors.iloc[test])
+        direct.append(concordance_index_censored(y["cens"][test], y["time"][test], risk)[0])
+    assert [f["n_test"] for f in metrics["folds"]] == [len(t) for _, t in folds.split(
+        predictors, y["cens"])]
+    np.testing.assert_allclose([f["c_index"] for f in metrics["folds"]], direct, atol=1e-6)
+    assert metrics["metrics"]["c_index_fold_aware"]["estimate"] == pytest.approx(
+        np.mean(direct), abs=0.01)

@@ -102,14 +102,12 @@ def _print_headline(numbers: dict[str, Any]) -> None:
             f"GTVp {seg['dsc_agg_gtvp']:.3f}, GTVn {seg['dsc_agg_gtvn']:.3f}, mean "
             f"{seg['dsc_agg_mean']:.3f}; GTVn F1agg {seg['f1agg_gtvn']:.3f}", soft_wrap=True,
         )
-    if "rfs" in numbers:
-        rfs = numbers["rfs"]
-        console.print(f"RFS best model {rfs['run']} ({rfs['cv']}): C-index {_ci(rfs)}",
-                      soft_wrap=True)
-    if "hpv" in numbers:
-        hpv = numbers["hpv"]
-        console.print(f"HPV best model {hpv['run']} ({hpv['cv']}): ROC AUC {_ci(hpv)}",
-                      soft_wrap=True)
+    for task, label in (("rfs", "C-index"), ("hpv", "ROC AUC")):
+        if task in numbers:
+            best = numbers[task]
+            kind = "fold-aware" if best.get("metric", "").endswith("_fold_aware") else "pooled"
+            console.print(f"{task.upper()} best model {best['run']} ({best['cv']}): {label} "
+                          f"({kind}) {_ci(best)}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
