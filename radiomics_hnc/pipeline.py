@@ -138,8 +138,10 @@ def _up_to_date(stage: Stage, record_path: Path, fingerprint: str) -> bool:
 # --- the stages of `radiomics-hnc run` ------------------------------------------------------
 # Stage modules are imported inside the actions: the CLI starts without loading torch & co.
 
-#: Model specifications fitted by default (the clinical-only models are the baselines).
-DEFAULT_RFS_SPECS = ("rfs_clinical_cox", "rfs_coxnet", "rfs_gbsa", "rfs_xgb_cox")
+#: Model specifications fitted by default (the clinical-only models are the baselines;
+#: rfs_mtv_clinical the pre-specified imaging comparator).
+DEFAULT_RFS_SPECS = ("rfs_clinical_cox", "rfs_mtv_clinical", "rfs_coxnet", "rfs_gbsa",
+                     "rfs_xgb_cox")
 DEFAULT_HPV_SPECS = ("hpv_clinical_logistic", "hpv_lesion_pattern", "hpv_elasticnet", "hpv_xgb")
 MASK_CHOICES = ("ground-truth", "predicted", "both")
 #: With ``masks="both"``, features from predicted masks go here, their runs end in _predicted.

@@ -177,25 +177,33 @@ class CoxnetCV(BaseEstimator):
         if folds >= 2:
             inner = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
             for i, (train, test) in enumerate(inner.split(X, event)):
-                model = self._coxnet(alphas=self.alphas_).fit(X[train], y[train])
+                try:
+                    model = self._coxnet(alphas=self.alphas_).fit(X[train], y[train])
+                except ArithmeticError:  # diverged on this fold's patients: it does not vote
+                    continue
                 for j, alpha in enumerate(model.alphas_):
                     scores[i, j] = harrell_c(y[test], model.predict(X[test], alpha=alpha))
         self.cv_scores_ = scores
         best = penalty_choice(scores, self.rule)
         self.alpha_ = float(self.alphas_[best])
-        self.model_ = self._coxnet(alphas=[self.alpha_], fit_baseline_model=True).fit(X, y)
-        self.coef_ = self.model_.coef_[:, 0]
+        # Refit along the path down to the chosen penalty: each fit starts from the previous
+        # one's coefficients. A fit at a small penalty alone, from zero, can stop before
+        # converging with many columns, and its coefficients then overflow the risk.
+        self.model_ = self._coxnet(alphas=self.alphas_[:best + 1],
+                                   fit_baseline_model=True).fit(X, y)
+        self.coef_ = self.model_.coef_[:, -1]
         return self
 
     def predict(self, X) -> np.ndarray:
         """Log hazard ratio at the chosen penalty (higher = earlier relapse)."""
         check_is_fitted(self, "model_")
-        return self.model_.predict(validate_data(self, X, reset=False))
+        return self.model_.predict(validate_data(self, X, reset=False), alpha=self.alpha_)
 
     def predict_survival_function(self, X, return_array: bool = False):
         """Survival functions at the chosen penalty (Breslow baseline)."""
         check_is_fitted(self, "model_")
         return self.model_.predict_survival_function(validate_data(self, X, reset=False),
+                                                     alpha=self.alpha_,
                                                      return_array=return_array)
 
     def score(self, X, y) -> float:
