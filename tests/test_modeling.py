@@ -206,13 +206,19 @@ def test_xgb_survival_risk_is_higher_for_earlier_relapse():
         assert model.score(Xn, y) > 0.65
 
 
-def test_pipeline_oof_equals_refitting_by_hand_in_each_fold(table):
-    spec = spec_from_dict(rfs_spec())
+def _rfs_plan(table, spec, scheme: str):
+    """Predictor columns, model inputs, target, labelled mask, strata and splits of a spec."""
     columns = feature_columns(table, spec.features)
     X = model_inputs(table, columns)
     y, known = survival_target(table)
     strata = y["relapse"].astype(int)
-    plan = make_splits("loco", X["center"].to_numpy(), strata, spec.validation, "rfs")
+    plan = make_splits(scheme, X["center"].to_numpy(), strata, spec.validation, "rfs")
+    return columns, X, y, known, strata, plan
+
+
+def test_pipeline_oof_equals_refitting_by_hand_in_each_fold(table):
+    spec = spec_from_dict(rfs_spec())
+    columns, X, y, known, strata, plan = _rfs_plan(table, spec, "loco")
     folds = oof_rfs(build_pipeline(spec, columns), X, y, plan, strata)
     risk = pooled(folds, len(X))
     by_hand = np.zeros(len(X))
@@ -236,11 +242,7 @@ def test_survival_grid_comes_from_the_training_fold_only(table):
     spec = spec_from_dict(rfs_spec(estimator="coxph", params={}, features=["clinical"],
                                    preprocessing={"harmonize": False},
                                    selection={"method": "none"}))
-    columns = feature_columns(table, spec.features)
-    X = model_inputs(table, columns)
-    y, _ = survival_target(table)
-    strata = y["relapse"].astype(int)
-    plan = make_splits("kfold", X["center"].to_numpy(), strata, spec.validation, "rfs")
+    columns, X, y, _, strata, plan = _rfs_plan(table, spec, "kfold")
     folds = oof_rfs(build_pipeline(spec, columns), X, y, plan, strata)
     test = plan.splits[0].test
     moved = y.copy()
@@ -329,15 +331,23 @@ def test_hpv_run_predicts_unknown_status_patients(tmp_path, table):
                             "calibration_intercept", "calibration_slope"}
 
 
+def _cli_fit(workspace: Path, table: pd.DataFrame, spec_yaml: str, *options: str,
+             quiet: bool = False):
+    """``radiomics-hnc [--quiet] fit rfs WORKSPACE --model SPEC [options]`` on ``table``."""
+    write_parquet(table, workspace / "features" / "patients.parquet")
+    spec = workspace / "spec.yaml"
+    spec.write_text(spec_yaml)
+    return spec, CliRunner().invoke(app, [*(["--quiet"] if quiet else []), "fit", "rfs",
+                                          str(workspace), "--model", str(spec), *options])
+
+
 def test_cli_fit_and_predict(tmp_path, table):
-    write_parquet(table, tmp_path / "features" / "patients.parquet")
-    spec = tmp_path / "rfs_base.yaml"
-    spec.write_text("name: base\ntask: rfs\nfeatures: [clinical]\nestimator: coxph\n"
-                    "preprocessing: {harmonize: false}\nselection: {method: none}\n"
-                    "validation: {n_bootstrap: 10}\n")
+    spec, result = _cli_fit(tmp_path, table,
+                            "name: base\ntask: rfs\nfeatures: [clinical]\nestimator: coxph\n"
+                            "preprocessing: {harmonize: false}\nselection: {method: none}\n"
+                            "validation: {n_bootstrap: 10}\n", "--cv", "holdout", "--name",
+                            "baseline")
     runner = CliRunner()
-    result = runner.invoke(app, ["fit", "rfs", str(tmp_path), "--model", str(spec),
-                                 "--cv", "holdout", "--name", "baseline"])
     assert result.exit_code == 0, result.output
     run = tmp_path / "runs" / "baseline"
     out = tmp_path / "pred.parquet"
@@ -394,13 +404,10 @@ def test_no_shipped_spec_predicts_one_constant_risk_on_a_small_cohort(tmp_path, 
 
 
 def test_a_model_that_cannot_split_is_reported_degenerate_not_scored(tmp_path, small_cohort):
-    write_parquet(small_cohort, tmp_path / "features" / "patients.parquet")
-    spec = tmp_path / "rsf_stump.yaml"
-    spec.write_text("name: stump\ntask: rfs\nfeatures: [clinical, PT]\nestimator: rsf\n"
-                    "params: {n_estimators: 10, min_samples_leaf: 500}\n"
-                    "validation: {n_bootstrap: 10}\n")
-    result = CliRunner().invoke(app, ["--quiet", "fit", "rfs", str(tmp_path), "--model",
-                                      str(spec), "--name", "stump"])
+    _, result = _cli_fit(tmp_path, small_cohort,
+                         "name: stump\ntask: rfs\nfeatures: [clinical, PT]\nestimator: rsf\n"
+                         "params: {n_estimators: 10, min_samples_leaf: 500}\n"
+                         "validation: {n_bootstrap: 10}\n", "--name", "stump", quiet=True)
     assert result.exit_code == 0, result.output
     assert "not scored, degenerate model: fold CHUM: constant predictions" in result.output
     run = tmp_path / "runs" / "stump"
