@@ -27,27 +27,8 @@ import pandas as pd
 
 from benchmarks.modeling import MODELS, centre_effect
 from radiomics_hnc.modeling import fit_run
-from radiomics_hnc.modeling.dataset import survival_target
-from radiomics_hnc.modeling.metrics import within_centre_auc, within_centre_c
-from radiomics_hnc.pipeline import PipelineSettings, run_pipeline
+from radiomics_hnc.pipeline import PipelineSettings, oracle_within_centre, run_pipeline
 from radiomics_hnc.synth import generate_cohort
-
-
-def _oracle_within_centre(truth_dir: Path) -> dict[str, float]:
-    """C-index of the true risk and AUC of the true HPV probability over same-centre pairs:
-    the yardsticks of the models' LOCO within-centre C and AUC."""
-    truth = pd.read_parquet(truth_dir / "patients.parquet")
-    task2 = truth[truth["tasks"].str.contains("2")]
-    task3 = truth[truth["tasks"].str.contains("3")]
-    y, _ = survival_target(task2)  # the generator's outcomes are all known
-    return {
-        "c_index": round(within_centre_c(y, task2["true_risk"].to_numpy(),
-                                         task2["center"].to_numpy()), 4),
-        "hpv_auc": round(within_centre_auc(task3["true_hpv"].to_numpy().astype(int),
-                                           task3["true_hpv_probability"].to_numpy(),
-                                           task3["center"].to_numpy()), 4),
-    }
-
 
 #: The clinical-only baselines; "best" means the best of the other specs.
 BASELINES = {"rfs": "rfs_clinical_cox", "hpv": "hpv_clinical_logistic"}
@@ -112,7 +93,7 @@ def main() -> None:
             data = json.loads((run / "metrics.json").read_text())
             results["models"][spec][f"{data['headline']['metric']}_kfold"] = data["metrics"][
                 data["headline"]["metric"]]
-    results["oracle_within_centre"] = _oracle_within_centre(cohort.ground_truth_dir)
+    results["oracle_within_centre"] = oracle_within_centre(cohort.ground_truth_dir)
     table = pd.read_parquet(work / "ws" / "features" / "patients.parquet")
     results["centre_effect"] = centre_effect(table)
     results.update(issue_checks(results["models"], results["oracle_within_centre"]))

@@ -409,6 +409,30 @@ def demo(
     outcomes = run_pipeline(cohort_dir / "dataset", out / "workspace", run_settings)
     numbers = headline(out / "workspace")
     numbers["oracle"] = json.loads((cohort_dir / "ground_truth" / "oracle.json").read_text())
+    numbers["oracle_within_centre"] = oracle_within_centre(cohort_dir / "ground_truth")
     numbers["stages"] = [(o.name, o.status, round(o.seconds, 1)) for o in outcomes]
     numbers["report"] = str(Workspace(out / "workspace").report_dir / "index.html")
     return numbers
+
+
+def oracle_within_centre(truth_dir: str | Path) -> dict[str, float]:
+    """C-index of the true risk and AUC of the true HPV probability of a generated cohort over
+    same-centre pairs (Task 2 and Task 3 patients): the yardsticks of the fold-aware
+    (within-centre) figures of leave-one-centre-out runs, as ``oracle.json`` is of the pooled
+    ones."""
+    import pandas as pd
+
+    from radiomics_hnc.modeling.dataset import survival_target
+    from radiomics_hnc.modeling.metrics import within_centre_auc, within_centre_c
+
+    truth = pd.read_parquet(Path(truth_dir) / "patients.parquet")
+    task2 = truth[truth["tasks"].str.contains("2")]
+    task3 = truth[truth["tasks"].str.contains("3")]
+    y, _ = survival_target(task2)  # the generator's outcomes are all known
+    return {
+        "c_index": round(within_centre_c(y, task2["true_risk"].to_numpy(),
+                                         task2["center"].to_numpy()), 4),
+        "hpv_auc": round(within_centre_auc(task3["true_hpv"].to_numpy().astype(int),
+                                           task3["true_hpv_probability"].to_numpy(),
+                                           task3["center"].to_numpy()), 4),
+    }

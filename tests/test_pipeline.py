@@ -8,7 +8,14 @@ import SimpleITK as sitk
 
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.io import write_json
-from radiomics_hnc.pipeline import PipelineSettings, Stage, headline, run_pipeline, run_stages
+from radiomics_hnc.pipeline import (
+    PipelineSettings,
+    Stage,
+    headline,
+    oracle_within_centre,
+    run_pipeline,
+    run_stages,
+)
 from radiomics_hnc.synth import generate_cohort
 
 
@@ -73,7 +80,7 @@ def pipeline_run(tmp_path_factory):
 
 
 def test_run_goes_from_data_to_report(pipeline_run):
-    _, ws, _, first, _ = pipeline_run
+    cohort, ws, _, first, _ = pipeline_run
     assert [o.name for o in first] == [
         "discover", "validate", "extract", "fit-rfs_clinical_cox", "fit-rfs_coxnet",
         "fit-hpv_clinical_logistic", "report",
@@ -86,6 +93,8 @@ def test_run_goes_from_data_to_report(pipeline_run):
     rfs = numbers["rfs"]
     assert 0.0 <= rfs["ci_low"] <= rfs["estimate"] <= rfs["ci_high"] <= 1.0
     assert rfs["metric"] == "c_index_fold_aware"
+    oracle = oracle_within_centre(cohort.ground_truth_dir)  # the yardstick of fold-aware C
+    assert 0.5 < oracle["c_index"] <= 1.0 and 0.5 < oracle["hpv_auc"] <= 1.0
     assert numbers["hpv"]["run"] == "hpv_clinical_logistic_kfold"
 
 

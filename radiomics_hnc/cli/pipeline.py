@@ -73,9 +73,11 @@ def demo_command(
                    segmenter_minutes=segmenter_minutes, progress=state.progress)
     _print_outcomes([StageOutcome(n, s, t) for n, s, t in numbers["stages"]])
     _print_headline(numbers)
-    oracle = numbers["oracle"]
+    oracle, within = numbers["oracle"], numbers["oracle_within_centre"]
     console.print(f"generator's oracle (true risk / true HPV probability): C-index "
-                  f"{oracle['c_index']:.3f}, HPV AUC {oracle['hpv_auc']:.3f}", soft_wrap=True)
+                  f"{within['c_index']:.3f} within centre ({oracle['c_index']:.3f} pooled), "
+                  f"HPV AUC {within['hpv_auc']:.3f} within centre ({oracle['hpv_auc']:.3f} "
+                  "pooled)", soft_wrap=True)
     console.print(f"report: {numbers['report']}")
 
 

@@ -174,6 +174,8 @@ def ibs(y_train, y, survival: np.ndarray, grid: np.ndarray) -> float:
     """Integrated Brier score of survival probabilities ``survival`` (patients x grid), over
     the grid points inside the follow-up of ``y``."""
     times = y["rfs_days"]
+    if len(times) < 2:
+        return np.nan
     inside = (grid >= times.min()) & (grid < times.max())
     if inside.sum() < 2:
         return np.nan
@@ -232,7 +234,7 @@ def bootstrap(metric: Callable[[np.ndarray], dict[str, float]], n: int, n_boot: 
         idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
         try:
             values = metric(idx)
-        except ValueError:  # a replicate without comparable pairs
+        except ValueError:  # a replicate scikit-survival refuses (e.g. IPCW weights of 0)
             continue
         for key, value in values.items():
             draws[key].append(value)
