@@ -482,6 +482,16 @@ def test_model_based_selection_keeps_signal_not_noise():
     assert sum("Noise" in c for c in columns) / len(columns) == pytest.approx(0.7, abs=0.01)
     assert set(RFS_SIGNAL) <= set(names)
     assert sum("Noise" in c for c in names) <= 1
+    hpv = spec_from_dict({"name": "t_hpv_model", "task": "hpv", "features": ["PT", "CT", "MASK"],
+                          "estimator": "elasticnet_logistic",
+                          "selection": {"method": "model", "k": 40}})
+    columns = feature_columns(table, hpv.features)
+    status, known = hpv_target(table)
+    selected = build_pipeline(hpv, columns)[:-1].fit(model_inputs(table, columns)[known],
+                                                     status[known])
+    names = list(selected.get_feature_names_out())
+    assert sum("Noise" in c for c in columns) / len(columns) > 0.75
+    assert set(HPV_SIGNAL) <= set(names) and sum("Noise" in c for c in names) <= 1
 
 
 def test_fold_aware_c_equals_scikit_survival_on_the_same_folds_of_a_users_table(tmp_path):
@@ -511,13 +521,3 @@ def test_fold_aware_c_equals_scikit_survival_on_the_same_folds_of_a_users_table(
     np.testing.assert_allclose([f["c_index"] for f in metrics["folds"]], direct, atol=1e-6)
     assert metrics["metrics"]["c_index_fold_aware"]["estimate"] == pytest.approx(
         np.mean(direct), abs=0.01)
-    hpv = spec_from_dict({"name": "t_hpv_model", "task": "hpv", "features": ["PT", "CT", "MASK"],
-                          "estimator": "elasticnet_logistic",
-                          "selection": {"method": "model", "k": 40}})
-    columns = feature_columns(table, hpv.features)
-    status, known = hpv_target(table)
-    selected = build_pipeline(hpv, columns)[:-1].fit(model_inputs(table, columns)[known],
-                                                     status[known])
-    names = list(selected.get_feature_names_out())
-    assert sum("Noise" in c for c in columns) / len(columns) > 0.75
-    assert set(HPV_SIGNAL) <= set(names) and sum("Noise" in c for c in names) <= 1
