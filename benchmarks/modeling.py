@@ -111,8 +111,8 @@ def main() -> None:
             start = time.perf_counter()
             run = fit_run(ws, spec, cv=args.cv, table=table)
             seconds = time.perf_counter() - start
-            metrics = json.loads((run / "metrics.json").read_text())["metrics"]
-            key = "c_index" if spec.task == "rfs" else "roc_auc"
+            data = json.loads((run / "metrics.json").read_text())
+            metrics, key = data["metrics"], data["headline"]["metric"]  # fold-aware
             results["specs"][spec.name] = {"seconds": round(seconds, 1), key: metrics[key]}
             m = metrics[key]
             print(f"{spec.name:>24}: {seconds:6.1f} s  {key} {m['estimate']:.3f} "

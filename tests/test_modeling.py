@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,20 +11,36 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sksurv.datasets import load_gbsg2
+from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored, cumulative_dynamic_auc
 from typer.testing import CliRunner
 
 from radiomics_hnc.cli import app
 from radiomics_hnc.errors import ConfigError, InputDataError
 from radiomics_hnc.io import write_parquet
-from radiomics_hnc.modeling import build_pipeline, fit_run, load_spec, predict_run, spec_from_dict
-from radiomics_hnc.modeling.dataset import feature_columns, model_inputs, survival_target
+from radiomics_hnc.modeling import (
+    build_pipeline,
+    fit_run,
+    load_model,
+    load_spec,
+    predict_run,
+    spec_from_dict,
+)
+from radiomics_hnc.modeling.dataset import (
+    feature_columns,
+    hpv_target,
+    model_inputs,
+    survival_target,
+)
 from radiomics_hnc.modeling.estimators import build_estimator
 from radiomics_hnc.modeling.metrics import calibration, harrell_c, hpv_metrics, time_auc
 from radiomics_hnc.modeling.pipeline import cox_score_statistic
-from radiomics_hnc.modeling.synthetic import synthetic_patients
-from radiomics_hnc.modeling.validation import make_splits, oof_rfs
+from radiomics_hnc.modeling.synthetic import HPV_SIGNAL, RFS_SIGNAL, synthetic_patients
+from radiomics_hnc.modeling.validation import make_splits, oof_rfs, pooled, survival_grid
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 FAST = {"n_bootstrap": 20}
@@ -71,8 +88,9 @@ def test_named_columns_add_to_the_sets_or_stand_alone(tmp_path, table):
                            "selection": {"method": "none"}, "validation": FAST})
     run = fit_run(tmp_path, spec, table=table)
     assert json.loads((run / "features.json").read_text())["columns"] == named
-    metrics = json.loads((run / "metrics.json").read_text())  # LOCO: AUC within centre too
-    assert np.isfinite(metrics["metrics"]["roc_auc_within_centre"]["estimate"])
+    metrics = json.loads((run / "metrics.json").read_text())  # LOCO: AUC within centre
+    assert metrics["headline"]["metric"] == "roc_auc_fold_aware"
+    assert np.isfinite(metrics["metrics"]["roc_auc_fold_aware"]["estimate"])
     labelled = table[table["hpv_status"].notna()]
     assert set(metrics["per_centre"]) == set(labelled["center"])
     assert sum(c["n"] for c in metrics["per_centre"].values()) == metrics["n_labelled"]
@@ -188,15 +206,21 @@ def test_xgb_survival_risk_is_higher_for_earlier_relapse():
         assert model.score(Xn, y) > 0.65
 
 
-def test_pipeline_oof_equals_refitting_by_hand_in_each_fold(table):
-    spec = spec_from_dict(rfs_spec())
+def _rfs_plan(table, spec, scheme: str):
+    """Predictor columns, model inputs, target, labelled mask, strata and splits of a spec."""
     columns = feature_columns(table, spec.features)
     X = model_inputs(table, columns)
     y, known = survival_target(table)
     strata = y["relapse"].astype(int)
-    plan = make_splits("loco", X["center"].to_numpy(), strata, spec.validation, "rfs")
-    grid = np.array([365.0, 730.0])
-    risk, _, _ = oof_rfs(build_pipeline(spec, columns), X, y, plan, grid, strata)
+    plan = make_splits(scheme, X["center"].to_numpy(), strata, spec.validation, "rfs")
+    return columns, X, y, known, strata, plan
+
+
+def test_pipeline_oof_equals_refitting_by_hand_in_each_fold(table):
+    spec = spec_from_dict(rfs_spec())
+    columns, X, y, known, strata, plan = _rfs_plan(table, spec, "loco")
+    folds = oof_rfs(build_pipeline(spec, columns), X, y, plan, strata)
+    risk = pooled(folds, len(X))
     by_hand = np.zeros(len(X))
     for split in plan.splits:
         train, test = X.iloc[split.train], X.iloc[split.test]
@@ -211,6 +235,23 @@ def test_pipeline_oof_equals_refitting_by_hand_in_each_fold(table):
         by_hand[split.test] = model.predict(T)
     np.testing.assert_allclose(risk, by_hand, rtol=1e-6)
     assert known.all()
+
+
+def test_survival_grid_comes_from_the_training_fold_only(table):
+    """Moving the test patients' relapse times leaves each fold's time grid as it was."""
+    spec = spec_from_dict(rfs_spec(estimator="coxph", params={}, features=["clinical"],
+                                   preprocessing={"harmonize": False},
+                                   selection={"method": "none"}))
+    columns, X, y, _, strata, plan = _rfs_plan(table, spec, "kfold")
+    folds = oof_rfs(build_pipeline(spec, columns), X, y, plan, strata)
+    test = plan.splits[0].test
+    moved = y.copy()
+    moved["rfs_days"][test] = moved["rfs_days"][test] * 0.5 + 1.0
+    again = oof_rfs(build_pipeline(spec, columns), X, moved, plan, strata)
+    np.testing.assert_array_equal(folds[0].grid, again[0].grid)
+    np.testing.assert_array_equal(folds[0].grid, survival_grid(y[plan.splits[0].train]))
+    assert not np.array_equal(folds[0].grid, survival_grid(y))
+    assert folds[0].survival.shape == (len(test), len(folds[0].grid))
 
 
 def test_a_training_fold_with_one_class_is_a_clear_error():
@@ -240,7 +281,7 @@ def test_fit_run_writes_everything_and_predict_checks_columns(tmp_path, table):
     assert metrics["cv"] == "loco" and set(metrics["per_centre"]) == set(table["center"])
     c = metrics["metrics"]["c_index"]
     assert c["ci_low"] <= c["estimate"] <= c["ci_high"] and c["estimate"] > 0.6
-    within = metrics["metrics"]["c_index_within_centre"]
+    within = metrics["metrics"]["c_index_fold_aware"]
     assert within["ci_low"] <= within["estimate"] <= within["ci_high"] and within["estimate"] > 0.6
     importance = pd.read_parquet(run / "importance.parquet")
     assert importance.loc[0, "feature"].startswith("GTV") and importance["method"][0] == (
@@ -260,9 +301,19 @@ def test_a_centre_without_comparable_pairs_gets_nan_per_centre_c(tmp_path, table
     spec = spec_from_dict(rfs_spec(estimator="coxph", params={}, features=["clinical"],
                                    preprocessing={"harmonize": False},
                                    selection={"method": "none"}))
-    run = fit_run(tmp_path, spec, table=small)
+    with warnings.catch_warnings():  # sksurv's 0/0 warning is filtered where it arises
+        warnings.simplefilter("error", RuntimeWarning)
+        run = fit_run(tmp_path, spec, table=small)
     per_centre = json.loads((run / "metrics.json").read_text())["per_centre"]
-    assert np.isnan(per_centre["MDA"]["c_index"]) and np.isfinite(per_centre["CHUM"]["c_index"])
+    assert np.isnan(per_centre["MDA"]["c_index"]["estimate"])
+    assert per_centre["MDA"]["note"].startswith("no comparable pairs")
+    assert np.isfinite(per_centre["CHUM"]["c_index"]["estimate"])
+    assert per_centre["CHUM"]["note"] is None
+    only_last = np.array([(False, 10.0), (False, 20.0), (True, 30.0)],
+                         dtype=[("relapse", bool), ("rfs_days", float)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert np.isnan(harrell_c(only_last, np.array([0.1, 0.2, 0.3])))
 
 
 def test_hpv_run_predicts_unknown_status_patients(tmp_path, table):
@@ -280,15 +331,23 @@ def test_hpv_run_predicts_unknown_status_patients(tmp_path, table):
                             "calibration_intercept", "calibration_slope"}
 
 
+def _cli_fit(workspace: Path, table: pd.DataFrame, spec_yaml: str, *options: str,
+             quiet: bool = False):
+    """``radiomics-hnc [--quiet] fit rfs WORKSPACE --model SPEC [options]`` on ``table``."""
+    write_parquet(table, workspace / "features" / "patients.parquet")
+    spec = workspace / "spec.yaml"
+    spec.write_text(spec_yaml)
+    return spec, CliRunner().invoke(app, [*(["--quiet"] if quiet else []), "fit", "rfs",
+                                          str(workspace), "--model", str(spec), *options])
+
+
 def test_cli_fit_and_predict(tmp_path, table):
-    write_parquet(table, tmp_path / "features" / "patients.parquet")
-    spec = tmp_path / "rfs_base.yaml"
-    spec.write_text("name: base\ntask: rfs\nfeatures: [clinical]\nestimator: coxph\n"
-                    "preprocessing: {harmonize: false}\nselection: {method: none}\n"
-                    "validation: {n_bootstrap: 10}\n")
+    spec, result = _cli_fit(tmp_path, table,
+                            "name: base\ntask: rfs\nfeatures: [clinical]\nestimator: coxph\n"
+                            "preprocessing: {harmonize: false}\nselection: {method: none}\n"
+                            "validation: {n_bootstrap: 10}\n", "--cv", "holdout", "--name",
+                            "baseline")
     runner = CliRunner()
-    result = runner.invoke(app, ["fit", "rfs", str(tmp_path), "--model", str(spec),
-                                 "--cv", "holdout", "--name", "baseline"])
     assert result.exit_code == 0, result.output
     run = tmp_path / "runs" / "baseline"
     out = tmp_path / "pred.parquet"
@@ -321,3 +380,144 @@ def test_load_model_refuses_untrusted_types(tmp_path):
     sio.dump(FunctionTransformer(func=os.system), tmp_path / MODEL_FILE)
     with pytest.raises(InputDataError, match=r"never writes: posix\.system"):
         load_model(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def small_cohort() -> pd.DataFrame:
+    """120 patients with 21 relapses: the size of one hospital's study."""
+    return synthetic_patients(n_patients=120, n_noise=20, seed=0, baseline_days=7000)
+
+
+def test_no_shipped_spec_predicts_one_constant_risk_on_a_small_cohort(tmp_path, small_cohort):
+    assert small_cohort["relapse"].sum() == 21
+    for path in sorted(MODELS.glob("[rh][fp][sv]_*.yaml")):
+        spec = load_spec(path)
+        spec.validation.n_bootstrap = 0
+        run = fit_run(tmp_path, spec, table=small_cohort)
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["degenerate"] is None, (spec.name, metrics["folds"])
+        headline = metrics["metrics"][metrics["headline"]["metric"]]["estimate"]
+        assert np.isfinite(headline), spec.name
+        if spec.name == "rfs_rsf":  # the final forest's trees split
+            nodes = [tree.tree_.node_count for tree in load_model(run)[-1].estimators_]
+            assert np.median(nodes) >= 7
+
+
+def test_a_model_that_cannot_split_is_reported_degenerate_not_scored(tmp_path, small_cohort):
+    _, result = _cli_fit(tmp_path, small_cohort,
+                         "name: stump\ntask: rfs\nfeatures: [clinical, PT]\nestimator: rsf\n"
+                         "params: {n_estimators: 10, min_samples_leaf: 500}\n"
+                         "validation: {n_bootstrap: 10}\n", "--name", "stump", quiet=True)
+    assert result.exit_code == 0, result.output
+    assert "not scored, degenerate model: fold CHUM: constant predictions" in result.output
+    run = tmp_path / "runs" / "stump"
+    metrics = json.loads((run / "metrics.json").read_text())
+    labels = [fold["fold"] for fold in metrics["folds"]]
+    assert metrics["degenerate"]["folds"] == labels
+    assert all(fold["degenerate"] == "constant predictions" for fold in metrics["folds"])
+    assert all(np.isnan(m["estimate"]) for m in metrics["metrics"].values())
+    assert all(np.isnan(c["c_index"]["estimate"]) for c in metrics["per_centre"].values())
+    assert "Not scored: degenerate model" in (run / "model_card.md").read_text()
+
+
+def test_fold_aware_c_is_the_mean_of_per_fold_c_under_kfold(tmp_path, small_cohort):
+    spec = spec_from_dict(rfs_spec(validation={"cv": "kfold", "n_repeats": 2, **FAST}))
+    run = fit_run(tmp_path, spec, table=small_cohort)
+    metrics = json.loads((run / "metrics.json").read_text())
+    oof = pd.read_parquet(run / "oof_predictions.parquet")
+    per_fold = [fold["c_index"] for fold in metrics["folds"]]
+    assert len(per_fold) == 10  # 5 folds x 2 repeats, each its own model
+    fold_aware = metrics["metrics"]["c_index_fold_aware"]
+    assert fold_aware["estimate"] == pytest.approx(np.mean(per_fold))
+    assert metrics["fold_summary"]["sd"] == pytest.approx(np.std(per_fold, ddof=1))
+    assert metrics["metrics"]["c_index"]["estimate"] == pytest.approx(
+        harrell_c(survival_target(small_cohort)[0], oof["risk"].to_numpy()))
+    assert "headline" in (run / "model_card.md").read_text().lower()
+
+
+def test_a_baseline_with_mostly_missing_inputs_says_so(tmp_path, small_cohort):
+    sparse = small_cohort.copy()
+    sparse[["gender", "tobacco", "performance_status", "treatment", "t_stage"]] = np.nan
+    spec = spec_from_dict(rfs_spec(estimator="coxph", params={}, features=["clinical"],
+                                   preprocessing={"harmonize": False},
+                                   selection={"method": "none"}))
+    run = fit_run(tmp_path, spec, table=sparse)
+    inputs = json.loads((run / "metrics.json").read_text())["inputs"]
+    assert inputs["n_inputs"] == 8 and inputs["n_usable"] == 2  # age and n_stage
+    assert inputs["constant"] == ["m_stage"]
+    assert inputs["warning"].startswith("only 2 of 8 inputs usable: 5 missing for more than "
+                                        "half of the patients (gender, tobacco")
+    assert "warning: only 2 of 8 inputs usable" in (run / "model_card.md").read_text()
+    complete = json.loads((fit_run(tmp_path, spec, table=small_cohort, name="complete")
+                           / "metrics.json").read_text())["inputs"]
+    assert complete["warning"] is None and complete["n_usable"] == 7
+
+
+def test_coxnet_chooses_its_penalty_by_inner_cross_validation():
+    table = synthetic_patients(n_patients=300, n_noise=40, seed=2)
+    columns = feature_columns(table, ["PT", "CT", "MASK"])
+    X = StandardScaler().fit_transform(model_inputs(table, columns)[columns].fillna(0.0))
+    y, _ = survival_target(table)
+    model = clone(build_estimator("coxnet", {"l1_ratio": 0.9})).fit(X, y)
+    mean = np.nanmean(model.cv_scores_, axis=0)
+    assert model.alpha_ == model.alphas_[np.argmax(mean)]
+    assert model.alpha_ > model.alphas_[-1]  # not the least penalised end of the path
+    np.testing.assert_allclose(model.predict(X), X @ model.coef_)
+    assert 0 < np.count_nonzero(model.coef_) < len(columns) / 2
+
+
+def test_model_based_selection_keeps_signal_not_noise():
+    """Noise makes 70 % of the RFS candidates (79 % of HPV's); the top 40 at the least
+    penalised end of the path kept 25-30 noise columns, the one-SE lasso (Cox or logistic)
+    keeps the signal and at most one noise column."""
+    table = synthetic_patients(n_patients=300, n_noise=40, seed=0)
+    spec = spec_from_dict(rfs_spec(features=["clinical", "PT", "CT", "RTDOSE", "MASK"],
+                                   columns=["hpv_status"], estimator="coxnet", params={},
+                                   selection={"method": "model", "k": 40,
+                                              "correlation_threshold": 0.9}))
+    columns = feature_columns(table, spec.features, spec.columns)
+    y, _ = survival_target(table)
+    selected = build_pipeline(spec, columns)[:-1].fit(model_inputs(table, columns), y)
+    names = list(selected.get_feature_names_out())
+    assert sum("Noise" in c for c in columns) / len(columns) == pytest.approx(0.7, abs=0.01)
+    assert set(RFS_SIGNAL) <= set(names)
+    assert sum("Noise" in c for c in names) <= 1
+    hpv = spec_from_dict({"name": "t_hpv_model", "task": "hpv", "features": ["PT", "CT", "MASK"],
+                          "estimator": "elasticnet_logistic",
+                          "selection": {"method": "model", "k": 40}})
+    columns = feature_columns(table, hpv.features)
+    status, known = hpv_target(table)
+    selected = build_pipeline(hpv, columns)[:-1].fit(model_inputs(table, columns)[known],
+                                                     status[known])
+    names = list(selected.get_feature_names_out())
+    assert sum("Noise" in c for c in columns) / len(columns) > 0.75
+    assert set(HPV_SIGNAL) <= set(names) and sum("Noise" in c for c in names) <= 1
+
+
+def test_fold_aware_c_equals_scikit_survival_on_the_same_folds_of_a_users_table(tmp_path):
+    """GBSG2 passed in as a user's own feature table: the run's per-fold and fold-aware C
+    equal a scikit-survival Cox model fitted and scored directly on the same folds."""
+    X, y = load_gbsg2()
+    predictors = pd.DataFrame({
+        "age": X["age"], "estrec": X["estrec"], "pnodes": X["pnodes"], "progrec": X["progrec"],
+        "tsize": X["tsize"], "horTh": (X["horTh"] == "yes").astype(float),
+        "menostat": (X["menostat"] == "Post").astype(float),
+        "tgrade": X["tgrade"].map({"I": 1.0, "II": 2.0, "III": 3.0}).astype(float)})
+    table = predictors.assign(patient_id=[f"P{i}" for i in range(len(X))], center="GBSG",
+                              relapse=y["cens"].astype(int), rfs_days=y["time"])
+    spec = spec_from_dict({"name": "gbsg2_cox", "task": "rfs", "columns": list(predictors),
+                           "estimator": "coxph", "preprocessing": {"harmonize": False},
+                           "selection": {"method": "none", "correlation_threshold": None},
+                           "validation": {"cv": "kfold", "n_bootstrap": 0}})
+    metrics = json.loads((fit_run(tmp_path, spec, table=table) / "metrics.json").read_text())
+    folds = RepeatedStratifiedKFold(n_splits=5, n_repeats=1, random_state=0)
+    direct = []
+    for train, test in folds.split(predictors, y["cens"]):
+        cox = make_pipeline(StandardScaler(), CoxPHSurvivalAnalysis(alpha=0.1, ties="efron"))
+        risk = cox.fit(predictors.iloc[train], y[train]).predict(predictors.iloc[test])
+        direct.append(concordance_index_censored(y["cens"][test], y["time"][test], risk)[0])
+    assert [f["n_test"] for f in metrics["folds"]] == [len(t) for _, t in folds.split(
+        predictors, y["cens"])]
+    np.testing.assert_allclose([f["c_index"] for f in metrics["folds"]], direct, atol=1e-6)
+    assert metrics["metrics"]["c_index_fold_aware"]["estimate"] == pytest.approx(
+        np.mean(direct), abs=0.01)

@@ -9,11 +9,12 @@ import pytest
 import SimpleITK as sitk
 
 from radiomics_hnc.errors import InputDataError
-from radiomics_hnc.io import read_provenance
+from radiomics_hnc.io import read_provenance, write_json
 from radiomics_hnc.pipeline import (
     PipelineSettings,
     Stage,
     headline,
+    oracle_within_centre,
     pipeline_stages,
     run_pipeline,
     run_stages,
@@ -82,7 +83,7 @@ def pipeline_run(tmp_path_factory):
 
 
 def test_run_goes_from_data_to_report(pipeline_run):
-    _, ws, _, first, _ = pipeline_run
+    cohort, ws, _, first, _ = pipeline_run
     assert [o.name for o in first] == [
         "discover", "validate", "extract", "fit-rfs_clinical_cox", "fit-rfs_coxnet",
         "fit-hpv_clinical_logistic", "report",
@@ -94,7 +95,25 @@ def test_run_goes_from_data_to_report(pipeline_run):
     numbers = headline(ws)
     rfs = numbers["rfs"]
     assert 0.0 <= rfs["ci_low"] <= rfs["estimate"] <= rfs["ci_high"] <= 1.0
+    assert rfs["metric"] == "c_index_fold_aware"
+    oracle = oracle_within_centre(cohort.ground_truth_dir)  # the yardstick of fold-aware C
+    assert 0.5 < oracle["c_index"] <= 1.0 and 0.5 < oracle["hpv_auc"] <= 1.0
     assert numbers["hpv"]["run"] == "hpv_clinical_logistic_kfold"
+
+
+def test_headline_compares_fold_aware_figures_and_skips_degenerate_runs(tmp_path):
+    def run(name, fold_aware, pooled):
+        ci = {"ci_low": 0.0, "ci_high": 1.0}
+        write_json({"task": "rfs", "cv": "loco", "metrics": {
+            "c_index_fold_aware": {"estimate": fold_aware, **ci},
+            "c_index": {"estimate": pooled, **ci}}}, tmp_path / "runs" / name / "metrics.json")
+
+    run("constant", float("nan"), 0.43)  # degenerate: not scored
+    run("pooled_high", 0.61, 0.75)
+    run("fold_aware_high", 0.70, 0.66)
+    best = headline(tmp_path)["rfs"]
+    assert (best["run"], best["metric"], best["estimate"]) == (
+        "fold_aware_high", "c_index_fold_aware", 0.70)
 
 
 def test_second_run_is_all_up_to_date_and_a_change_reruns_what_depends_on_it(pipeline_run):

@@ -142,11 +142,16 @@ def _write_runs(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Generator)
                             "rfs_days": known["rfs_days"], "risk": risk})
         for horizon in (365, 730, 1095):
             oof[f"survival_{horizon}d"] = np.exp(-np.exp(risk - 1) * horizon / 1000)
-        metrics = {"metrics": {"c_index": _ci(c_index), "uno_c": _ci(c_index - 0.01),
-                               "auc_730d": _ci(0.7), "ibs": _ci(0.18)}, "cv": scheme}
-        if scheme == "loco":
+        metrics = {"metrics": {"c_index_fold_aware": _ci(c_index + 0.02),
+                               "c_index": _ci(c_index), "uno_c": _ci(c_index - 0.01),
+                               "auc_730d": _ci(0.7), "ibs": _ci(0.18)}, "cv": scheme,
+                   "fold_summary": {"metric": "c_index", "mean": c_index, "sd": 0.04,
+                                    "n_folds": 3, "n_scored": 3}}
+        if scheme == "loco":  # per-centre C as runs written before the bootstrap CIs had it
             metrics["per_centre"] = {c: {"n": PER_CENTRE, "c_index": 0.6 + 0.05 * i}
                                      for i, c in enumerate(CENTRES)}
+        else:
+            metrics["degenerate"] = {"folds": ["k1"], "reason": "fold k1: constant predictions"}
         _write_run(ws.runs_dir / f"rfs_xgb_cox_{scheme}", spec, metrics, oof)
     status = manifest["hpv_status"].astype(float).to_numpy()
     probability = np.clip(0.3 + 0.4 * np.nan_to_num(status, nan=0.5)
@@ -161,8 +166,13 @@ def _write_runs(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Generator)
     _write_run(ws.runs_dir / "hpv_elasticnet_loco", spec,
                {"metrics": {"roc_auc": _ci(0.8), "roc_auc_within_centre": _ci(0.83),
                             "balanced_accuracy": _ci(0.7)}, "cv": "loco",
-                "per_centre": {c: {"n": PER_CENTRE, "roc_auc": float("nan") if i == 0
-                                   else 0.7 + 0.05 * i} for i, c in enumerate(CENTRES)}},
+                "inputs": {"n_inputs": 4, "n_usable": 1, "warning": "only 1 of 4 inputs "
+                           "usable: 3 missing for more than half of the patients (age, ...)"},
+                "per_centre": {c: {"n": PER_CENTRE, "positives": 6, "negatives": 6 - 6 * (i == 0),
+                                   "roc_auc": _ci(float("nan") if i == 0 else 0.7 + 0.05 * i),
+                                   "few_events": i == 0,
+                                   "note": "one class only" if i == 0 else None}
+                               for i, c in enumerate(CENTRES)}},
                oof)
 
 
@@ -191,7 +201,7 @@ def test_full_workspace_has_every_section(full_report: Path) -> None:
 def test_hpv_table_names_predictors_and_within_centre_auc(full_report: Path) -> None:
     html = full_report.read_text()
     hpv = html[html.index('<section id="hpv"'):html.index('<section id="methods"')]
-    assert "AUC within centre" in hpv and "<td>0.83</td><td>0.780–0.880</td>" in hpv
+    assert "AUC (fold-aware)" in hpv and "<td>0.83</td><td>0.780–0.880</td>" in hpv
     assert "PT+CT+2 named columns" in hpv
 
 
@@ -225,8 +235,10 @@ def test_csv_tables_are_written(full_report: Path) -> None:
             "tripod_ai"} <= names
     models = pd.read_csv(tables / "rfs_models.csv")
     assert list(models["Validation"]) == ["loco", "kfold"]  # headline scheme first
-    assert models.loc[0, "Harrell's C"] == pytest.approx(0.68)
-    assert models.loc[0, "Harrell's C 95% CI"] == "0.630–0.730"
+    assert models.loc[0, "C (fold-aware)"] == pytest.approx(0.70)
+    assert models.loc[0, "Harrell's C (pooled)"] == pytest.approx(0.68)
+    assert models.loc[0, "Harrell's C (pooled) 95% CI"] == "0.630–0.730"
+    assert list(models["Per-fold SD"]) == [0.04, 0.04]
     excluded = pd.read_csv(tables / "excluded_patients.csv")
     assert list(excluded["Patient"]) == ["MDA-012"]
     assert "pet_not_suv" in excluded.loc[0, "Checks failed"]
@@ -235,9 +247,25 @@ def test_csv_tables_are_written(full_report: Path) -> None:
     per_centre = pd.read_csv(tables / "rfs_per_centre.csv")
     assert list(per_centre["Centre"]) == list(CENTRES)
     assert list(per_centre["Run"].unique()) == ["rfs_xgb_cox_loco"]
-    hpv_per_centre = pd.read_csv(tables / "hpv_per_centre.csv")  # a one-class centre: no row
-    assert list(hpv_per_centre["Centre"]) == list(CENTRES[1:])
-    assert hpv_per_centre["ROC AUC"].iloc[0] == pytest.approx(0.75)
+    hpv_per_centre = pd.read_csv(tables / "hpv_per_centre.csv")  # a one-class centre: marked
+    assert list(hpv_per_centre["Centre"]) == list(CENTRES)
+    assert np.isnan(hpv_per_centre["ROC AUC"].iloc[0])
+    assert list(hpv_per_centre["Few events"]) == [True, False, False]
+    assert hpv_per_centre["Note"].iloc[0] == "one class only"
+    assert hpv_per_centre["ROC AUC"].iloc[1] == pytest.approx(0.75)
+    assert hpv_per_centre["CI low"].iloc[1] == pytest.approx(0.70)
+
+
+def test_models_show_the_fold_aware_headline_warnings_and_forest_plots(full_report: Path) -> None:
+    html = full_report.read_text()
+    rfs = html[html.index('<section id="rfs"'):html.index('<section id="hpv"')]
+    assert "The fold-aware C (headline) compares only patients whom the same fold model" in rfs
+    assert "degenerate, not scored (fold k1: constant predictions)" in rfs
+    assert 'alt="Forest plot of Harrell&#39;s C per centre, run rfs_xgb_cox_loco"' in rfs
+    hpv = html[html.index('<section id="hpv"'):html.index('<section id="methods"')]
+    assert "only 1 of 4 inputs usable: 3 missing for more than half" in hpv
+    assert 'alt="Forest plot of ROC AUC per centre, run hpv_elasticnet_loco"' in hpv
+    assert "<td>CHUM</td>" not in hpv  # the per-centre table is a CSV beside the plot
 
 
 def test_table_one_counts_and_tests(full_workspace: Path, full_report: Path) -> None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from radiomics_hnc.cli.common import console, state
 from radiomics_hnc.errors import ConfigError
@@ -39,13 +40,34 @@ def fit_command(
     run_dir = fit_run(workspace, spec, cv=cv, name=name,
                       features_dir=features_folder(workspace, features))
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    if metrics.get("degenerate"):  # warnings: shown even with --quiet
+        console.print(Text(f"not scored, degenerate model: {metrics['degenerate']['reason']}",
+                           style="bold red"))
+    if (metrics.get("inputs") or {}).get("warning"):
+        console.print(Text(f"warning: {metrics['inputs']['warning']}", style="yellow"))
     if not state.quiet:
-        for key, value in metrics["metrics"].items():
-            console.print(f"{key:>24}: {value['estimate']:.3f} "
-                          f"[{value['ci_low']:.3f}, {value['ci_high']:.3f}]")
-        if metrics.get("pooled_centres"):
-            console.print(f"pooled small centres: {', '.join(metrics['pooled_centres'])}")
+        _print_metrics(metrics)
     console.print(f"run: {run_dir}")
+
+
+def _print_metrics(metrics: dict) -> None:
+    """Headline (fold-aware) metric first, the per-fold spread, then the secondary ones."""
+    headline = metrics.get("headline", {})
+    values = dict(metrics["metrics"])
+    order = [headline.get("metric")] if headline.get("metric") in values else []
+    for key in [*order, *(k for k in values if k not in order)]:
+        value = values[key]
+        title = f"{key} (headline)" if key in order else key
+        console.print(Text(f"{title:>30}: {value['estimate']:.3f} "
+                           f"[{value['ci_low']:.3f}, {value['ci_high']:.3f}]"))
+    if headline:
+        console.print(Text(f"headline: {headline['definition']}"))
+    summary = metrics.get("fold_summary")
+    if summary and summary.get("n_scored", 0) > 1:
+        console.print(Text(f"per-fold {summary['metric']}: mean {summary['mean']:.3f}, SD "
+                           f"{summary['sd']:.3f} over {summary['n_scored']} folds"))
+    if metrics.get("pooled_centres"):
+        console.print(Text(f"pooled small centres: {', '.join(metrics['pooled_centres'])}"))
 
 
 def predict_command(

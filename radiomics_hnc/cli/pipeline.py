@@ -76,9 +76,11 @@ def demo_command(
                    segmenter_minutes=segmenter_minutes, progress=state.progress)
     _print_outcomes([StageOutcome(n, s, t) for n, s, t in numbers["stages"]])
     _print_headline(numbers)
-    oracle = numbers["oracle"]
+    oracle, within = numbers["oracle"], numbers["oracle_within_centre"]
     console.print(f"generator's oracle (true risk / true HPV probability): C-index "
-                  f"{oracle['c_index']:.3f}, HPV AUC {oracle['hpv_auc']:.3f}", soft_wrap=True)
+                  f"{within['c_index']:.3f} within centre ({oracle['c_index']:.3f} pooled), "
+                  f"HPV AUC {within['hpv_auc']:.3f} within centre ({oracle['hpv_auc']:.3f} "
+                  "pooled)", soft_wrap=True)
     console.print(f"report: {numbers['report']}")
 
 
@@ -105,14 +107,12 @@ def _print_headline(numbers: dict[str, Any]) -> None:
             f"GTVp {seg['dsc_agg_gtvp']:.3f}, GTVn {seg['dsc_agg_gtvn']:.3f}, mean "
             f"{seg['dsc_agg_mean']:.3f}; GTVn F1agg {seg['f1agg_gtvn']:.3f}", soft_wrap=True,
         )
-    if "rfs" in numbers:
-        rfs = numbers["rfs"]
-        console.print(f"RFS best model {rfs['run']} ({rfs['cv']}): C-index {_ci(rfs)}",
-                      soft_wrap=True)
-    if "hpv" in numbers:
-        hpv = numbers["hpv"]
-        console.print(f"HPV best model {hpv['run']} ({hpv['cv']}): ROC AUC {_ci(hpv)}",
-                      soft_wrap=True)
+    for task, label in (("rfs", "C-index"), ("hpv", "ROC AUC")):
+        if task in numbers:
+            best = numbers[task]
+            kind = "fold-aware" if best.get("metric", "").endswith("_fold_aware") else "pooled"
+            console.print(f"{task.upper()} best model {best['run']} ({best['cv']}): {label} "
+                          f"({kind}) {_ci(best)}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,17 +3,27 @@
 RFS: Harrell's C, Uno's C, time-dependent AUC at 1, 2 and 3 years (365, 730, 1095 days),
 integrated Brier score. HPV: ROC AUC, balanced accuracy, sensitivity, specificity, Brier score,
 calibration intercept (calibration-in-the-large) and slope.
+
+Both Harrell's C and ROC AUC are shares of concordant pairs (:class:`PairCounts`): comparable
+survival pairs, or positive-negative pairs. Counting pairs, not averaging ratios, is what lets
+the within-centre versions add centres up, and it is where a fold without any pair becomes NaN
+(sksurv warns "invalid value in scalar divide" there; the warning is silenced around the call
+only, never globally).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, brier_score_loss, roc_auc_score
+from sksurv.exceptions import NoComparablePairException
 from sksurv.metrics import (
     concordance_index_censored,
     concordance_index_ipcw,
@@ -22,11 +32,88 @@ from sksurv.metrics import (
 )
 
 HORIZONS_DAYS = (365.0, 730.0, 1095.0)
+#: A fold whose test predictions leave at least this share of its pairs tied ranks nobody: its
+#: C-index or AUC would be mostly the one half that ties count, so it is not scored.
+MAX_TIED_SHARE = 0.95
+#: Predictions whose range is below this fraction of their magnitude (at least 1) are constant.
+CONSTANT_TOLERANCE = 1e-9
+
+
+@contextmanager
+def quiet_metric() -> Iterator[None]:
+    """Silence numpy's RuntimeWarnings of a metric call (0/0 where a sample has no pair)."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+@dataclass(frozen=True)
+class PairCounts:
+    """Concordant, discordant and prediction-tied pairs (ties count one half)."""
+
+    concordant: float = 0.0
+    discordant: float = 0.0
+    tied: float = 0.0
+
+    @property
+    def pairs(self) -> float:
+        return self.concordant + self.discordant + self.tied
+
+    @property
+    def value(self) -> float:
+        """C-index or AUC; NaN without a pair."""
+        return (self.concordant + 0.5 * self.tied) / self.pairs if self.pairs else float("nan")
+
+    @property
+    def tied_share(self) -> float:
+        return self.tied / self.pairs if self.pairs else float("nan")
+
+    def __add__(self, other: PairCounts) -> PairCounts:
+        return PairCounts(self.concordant + other.concordant, self.discordant + other.discordant,
+                          self.tied + other.tied)
+
+
+def survival_pairs(y, risk: np.ndarray) -> PairCounts:
+    """Comparable pairs of Harrell's C (a relapse before the other's last follow-up).
+
+    ``y``: structured array, event indicator then time (scikit-survival's convention).
+    """
+    event_field, time_field = y.dtype.names
+    event = np.asarray(y[event_field], dtype=bool)
+    time = np.asarray(y[time_field], dtype=float)
+    if len(time) < 2 or not event.any():
+        return PairCounts()
+    with quiet_metric():
+        try:
+            _, concordant, discordant, tied, _ = concordance_index_censored(event, time, risk)
+        except NoComparablePairException:
+            return PairCounts()
+    return PairCounts(float(concordant), float(discordant), float(tied))
+
+
+def class_pairs(y: np.ndarray, p: np.ndarray) -> PairCounts:
+    """Positive-negative pairs of the ROC AUC (equal probabilities tie)."""
+    y, p = np.asarray(y).astype(int), np.asarray(p, dtype=float)
+    negatives = np.sort(p[y == 0])
+    positives = p[y == 1]
+    below = np.searchsorted(negatives, positives, side="left")
+    not_above = np.searchsorted(negatives, positives, side="right")
+    concordant = float(below.sum())
+    tied = float((not_above - below).sum())
+    return PairCounts(concordant, len(positives) * len(negatives) - concordant - tied, tied)
 
 
 def harrell_c(y, risk: np.ndarray) -> float:
-    """Harrell's concordance index (ties in risk count one half)."""
-    return float(concordance_index_censored(y["relapse"], y["rfs_days"], risk)[0])
+    """Harrell's concordance index (ties in risk count one half); NaN without a comparable
+    pair."""
+    return survival_pairs(y, risk).value
+
+
+def _within_centre(pairs: Callable[[np.ndarray], PairCounts], centres: np.ndarray) -> float:
+    total = PairCounts()
+    for centre in np.unique(centres):
+        total = total + pairs(centres == centre)
+    return total.value
 
 
 def within_centre_c(y, risk: np.ndarray, centres: np.ndarray) -> float:
@@ -35,17 +122,7 @@ def within_centre_c(y, risk: np.ndarray, centres: np.ndarray) -> float:
     Under leave-one-centre-out each centre is scored by its own fold's model, on that model's
     risk scale; pooled C also compares patients scored by different models, this one does not.
     """
-    concordant = tied = comparable = 0.0
-    for centre in np.unique(centres):
-        rows = centres == centre
-        try:
-            _, agree, disagree, tied_risk, _ = concordance_index_censored(
-                y["relapse"][rows], y["rfs_days"][rows], risk[rows])
-        except ValueError:  # a centre of one patient, or without relapses: no pair to compare
-            continue
-        concordant, tied = concordant + agree, tied + tied_risk
-        comparable += agree + disagree + tied_risk
-    return float((concordant + 0.5 * tied) / comparable) if comparable else float("nan")
+    return _within_centre(lambda rows: survival_pairs(y[rows], risk[rows]), centres)
 
 
 def within_centre_auc(y: np.ndarray, p: np.ndarray, centres: np.ndarray) -> float:
@@ -55,21 +132,32 @@ def within_centre_auc(y: np.ndarray, p: np.ndarray, centres: np.ndarray) -> floa
     model sets its own baseline from the other centres' prevalence, so pooled AUC also ranks
     patients across models. Each centre's AUC is weighted by its number of pairs.
     """
-    concordant = pairs = 0.0
-    for centre in np.unique(centres):
-        rows = centres == centre
-        positives = int(y[rows].sum())
-        negatives = int(rows.sum()) - positives
-        if positives and negatives:
-            concordant += roc_auc_score(y[rows], p[rows]) * positives * negatives
-            pairs += positives * negatives
-    return concordant / pairs if pairs else float("nan")
+    return _within_centre(lambda rows: class_pairs(y[rows], p[rows]), centres)
+
+
+def degenerate_reason(scores: np.ndarray, pairs: PairCounts) -> str | None:
+    """Why one fold model's test predictions rank nobody, or None when they do.
+
+    Degenerate: constant predictions (range below :data:`CONSTANT_TOLERANCE` of their
+    magnitude), or at least :data:`MAX_TIED_SHARE` of the fold's pairs tied in prediction.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if scores.size and np.ptp(scores) <= CONSTANT_TOLERANCE * max(1.0, np.abs(scores).max()):
+        return "constant predictions"
+    if pairs.pairs and pairs.tied_share >= MAX_TIED_SHARE:
+        return f"{pairs.tied_share:.0%} of pairs tied in prediction"
+    return None
 
 
 def uno_c(y_train, y, risk: np.ndarray) -> float:
-    """Uno's IPCW concordance, censoring distribution from ``y_train``, truncated at 3 years."""
+    """Uno's IPCW concordance, censoring distribution from ``y_train``, truncated at 3 years;
+    NaN without a comparable pair."""
     tau = min(HORIZONS_DAYS[-1], float(y["rfs_days"].max()) - 1e-6)
-    return float(concordance_index_ipcw(y_train, y, risk, tau=tau)[0])
+    with quiet_metric():
+        try:
+            return float(concordance_index_ipcw(y_train, y, risk, tau=tau)[0])
+        except NoComparablePairException:
+            return float("nan")
 
 
 def time_auc(y_train, y, risk: np.ndarray, horizon: float) -> float:
@@ -78,16 +166,21 @@ def time_auc(y_train, y, risk: np.ndarray, horizon: float) -> float:
     if not (times.min() < horizon < times.max()) or not (
             y["relapse"] & (times <= horizon)).any():
         return np.nan
-    return float(cumulative_dynamic_auc(y_train, y, risk, [horizon])[0][0])
+    with quiet_metric():
+        return float(cumulative_dynamic_auc(y_train, y, risk, [horizon])[0][0])
 
 
 def ibs(y_train, y, survival: np.ndarray, grid: np.ndarray) -> float:
-    """Integrated Brier score of survival probabilities ``survival`` (patients x grid)."""
+    """Integrated Brier score of survival probabilities ``survival`` (patients x grid), over
+    the grid points inside the follow-up of ``y``."""
     times = y["rfs_days"]
+    if len(times) < 2:
+        return np.nan
     inside = (grid >= times.min()) & (grid < times.max())
     if inside.sum() < 2:
         return np.nan
-    return float(integrated_brier_score(y_train, y, survival[:, inside], grid[inside]))
+    with quiet_metric():
+        return float(integrated_brier_score(y_train, y, survival[:, inside], grid[inside]))
 
 
 def calibration(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
@@ -103,12 +196,12 @@ def calibration(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return intercept, slope
 
 
-def rfs_metrics(y, risk: np.ndarray, survival: np.ndarray, grid: np.ndarray) -> dict[str, float]:
-    """Point estimates of all RFS metrics (censoring distribution from the same patients)."""
+def rfs_metrics(y, risk: np.ndarray) -> dict[str, float]:
+    """Point estimates of the ranking metrics of RFS (censoring distribution from the same
+    patients)."""
     out = {"c_index": harrell_c(y, risk), "uno_c": uno_c(y, y, risk)}
     for horizon in HORIZONS_DAYS:
         out[f"auc_{int(horizon)}d"] = time_auc(y, y, risk, horizon)
-    out["ibs"] = ibs(y, y, survival, grid)
     return out
 
 
@@ -141,7 +234,7 @@ def bootstrap(metric: Callable[[np.ndarray], dict[str, float]], n: int, n_boot: 
         idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
         try:
             values = metric(idx)
-        except ValueError:  # a replicate without comparable pairs
+        except ValueError:  # a replicate scikit-survival refuses (e.g. IPCW weights of 0)
             continue
         for key, value in values.items():
             draws[key].append(value)

@@ -25,16 +25,18 @@ from sklearn.feature_selection import (
 from sklearn.feature_selection._base import SelectorMixin
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import PowerTransformer, StandardScaler
+from sklearn.svm import l1_min_c
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
-from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.util import check_y_survival
 
 from radiomics_hnc.harmonize import ComBat
 from radiomics_hnc.modeling.dataset import CENTRE_COLUMN
-from radiomics_hnc.modeling.estimators import build_estimator
+from radiomics_hnc.modeling.estimators import CoxnetCV, build_estimator, penalty_choice
 from radiomics_hnc.modeling.specs import ModelSpec
 from radiomics_hnc.workspace import is_patient_feature
 
@@ -103,24 +105,59 @@ class CoxScoreSelector(SelectorMixin, BaseEstimator):
         return mask
 
 
-def last_path_coefficients(estimator) -> np.ndarray:
-    """|coefficient| at the smallest penalty of a Coxnet path (importance for selection)."""
-    return np.abs(np.asarray(estimator.coef_)[:, -1])
+class L1LogisticCV(BaseEstimator):
+    """L1 logistic regression whose ``C`` inner cross-validation (ROC AUC) chose: the model of
+    model-based selection for HPV. ``n_cs`` values from just above the smallest ``C`` with a
+    non-zero coefficient (``l1_min_c``) up to 1000 times it; ``rule`` as in
+    :func:`~radiomics_hnc.modeling.estimators.penalty_choice`.
+    """
+
+    def __init__(self, n_cs: int = 12, inner_folds: int = 3, rule: str = "one_se",
+                 random_state: int = 0) -> None:
+        self.n_cs = n_cs
+        self.inner_folds = inner_folds
+        self.rule = rule
+        self.random_state = random_state
+
+    def _model(self, c: float) -> LogisticRegression:
+        return LogisticRegression(l1_ratio=1.0, C=c, solver="saga", max_iter=2000,
+                                  random_state=self.random_state)
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y)
+        self.cs_ = l1_min_c(X, y, loss="log") * np.logspace(0.05, 3, self.n_cs)
+        folds = StratifiedKFold(self.inner_folds, shuffle=True, random_state=self.random_state)
+        scores = np.full((self.inner_folds, self.n_cs), np.nan)
+        for i, (train, test) in enumerate(folds.split(X, y)):
+            for j, c in enumerate(self.cs_):
+                p = self._model(c).fit(X[train], y[train]).predict_proba(X[test])[:, 1]
+                scores[i, j] = roc_auc_score(y[test], p)
+        self.C_ = float(self.cs_[penalty_choice(scores, self.rule)])
+        self.coef_ = self._model(self.C_).fit(X, y).coef_[0]
+        return self
+
+
+#: |coefficient| above which a penalised model keeps a feature (exact zeros are dropped).
+NONZERO = 1e-10
 
 
 def _selector(spec: ModelSpec):
+    """Univariate top-k, or model-based: the features with a non-zero coefficient in a lasso
+    model (Cox or logistic) whose penalty inner cross-validation chose by the one-SE rule (at
+    most ``k`` of them, largest first). The top-k of the least penalised model, before, kept
+    noise features at about their share of the candidates.
+    """
     sel = spec.selection
     if sel.method == "none":
         return "passthrough"
     if sel.method == "univariate":
         return CoxScoreSelector(k=sel.k) if spec.task == "rfs" else SelectKBest(f_classif, k=sel.k)
+    seed = spec.validation.seed
     if spec.task == "rfs":
-        model = CoxnetSurvivalAnalysis(l1_ratio=0.9, alpha_min_ratio=0.05, n_alphas=30)
-        return SelectFromModel(model, importance_getter=last_path_coefficients,
-                               threshold=-np.inf, max_features=sel.k)
-    model = LogisticRegression(l1_ratio=1.0, C=0.5, solver="saga", max_iter=2000,
-                               random_state=spec.validation.seed)
-    return SelectFromModel(model, threshold=-np.inf, max_features=sel.k)
+        model = CoxnetCV(l1_ratio=1.0, inner_folds=3, rule="one_se", random_state=seed)
+    else:
+        model = L1LogisticCV(random_state=seed)
+    return SelectFromModel(model, threshold=NONZERO, max_features=sel.k)
 
 
 def _scaler(kind: str):

@@ -32,19 +32,19 @@ from radiomics_hnc.modeling.dataset import (
     survival_target,
 )
 from radiomics_hnc.modeling.importance import feature_importance
-from radiomics_hnc.modeling.metrics import (
-    HORIZONS_DAYS,
-    bootstrap,
-    harrell_c,
-    hpv_metrics,
-    rfs_metrics,
-    within_centre_auc,
-    within_centre_c,
-)
+from radiomics_hnc.modeling.metrics import HORIZONS_DAYS, hpv_metrics, ibs, rfs_metrics
 from radiomics_hnc.modeling.pipeline import build_pipeline
 from radiomics_hnc.modeling.saved_model import MODEL_FILE, load_model
+from radiomics_hnc.modeling.scoring import TASKS, input_summary, score_run
 from radiomics_hnc.modeling.specs import ModelSpec, load_spec
-from radiomics_hnc.modeling.validation import fit_model, make_splits, oof_hpv, oof_rfs, with_tuning
+from radiomics_hnc.modeling.validation import (
+    fit_model,
+    make_splits,
+    oof_hpv,
+    oof_rfs,
+    pooled,
+    with_tuning,
+)
 from radiomics_hnc.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,8 @@ def _fit_locked(ws: Workspace, spec: ModelSpec, scheme: str, run_dir: Path,
                                     seed=spec.validation.seed)
     metrics.update({"task": spec.task, "cv": scheme, "spec": spec.name,
                     "n_patients": len(X), "n_labelled": int(known.sum()),
-                    "n_features_in": len(columns)})
+                    "n_features_in": len(columns),
+                    "inputs": input_summary(X[known], columns, final)})
     if source is not None:
         metrics["features"] = {"folder": folder.name, **source.record(),
                                "description": source.describe()}
@@ -123,79 +124,64 @@ def _fit_locked(ws: Workspace, spec: ModelSpec, scheme: str, run_dir: Path,
 def _validate_rfs(model, X, table, spec: ModelSpec, scheme: str):
     y, known = survival_target(table)
     idx = np.flatnonzero(known)
-    strata = y["relapse"][idx].astype(int)
-    plan = make_splits(scheme, X[CENTRE_COLUMN].to_numpy()[idx], strata, spec.validation, "rfs")
-    event_times = y["rfs_days"][idx][y["relapse"][idx]]
-    grid = np.unique(np.concatenate([np.quantile(event_times, np.linspace(0.05, 0.9, 18)),
-                                     HORIZONS_DAYS]))
-    risk, survival, folds = oof_rfs(model, X.iloc[idx], y[idx], plan, grid, strata)
-    yk = y[idx]
-    centres = X[CENTRE_COLUMN].to_numpy()[idx]
-    tested = np.flatnonzero(np.isfinite(risk))  # holdout: only the held-out centres
+    yk, centres = y[idx], X[CENTRE_COLUMN].to_numpy()[idx]
+    strata = yk["relapse"].astype(int)
+    plan = make_splits(scheme, centres, strata, spec.validation, "rfs")
+    folds = oof_rfs(model, X.iloc[idx], yk, plan, strata)
 
-    def score(rows):
-        rows = tested[rows]
-        scores = rfs_metrics(yk[rows], risk[rows], survival[rows], grid)
-        if scheme == "loco":
-            scores["c_index_within_centre"] = within_centre_c(yk[rows], risk[rows],
-                                                              centres[rows])
-        return scores
+    def pooled_metrics(rows, risk):
+        return rfs_metrics(yk[rows], risk[rows])
 
-    cfg = spec.validation
-    metrics = {"metrics": bootstrap(score, len(tested), cfg.n_bootstrap, cfg.seed,
-                                    strata[tested]),
-               "pooled_centres": plan.pooled_centres}
-    if scheme == "loco":
-        metrics["per_centre"] = _per_centre(centres, "c_index",
-                                            lambda rows: _safe_c(yk[rows], risk[rows]))
-    oof = pd.DataFrame({"patient_id": X.index[idx], "center": centres, "fold": folds,
-                        "relapse": yk["relapse"], "rfs_days": yk["rfs_days"], "risk": risk})
-    for horizon in HORIZONS_DAYS:
-        oof[f"survival_{int(horizon)}d"] = survival[:, np.searchsorted(grid, horizon)]
+    def fold_ibs(fold, rows, positions):
+        return {"ibs": ibs(yk[rows], yk[rows], fold.survival[positions], fold.grid)}
+
+    metrics = score_run(TASKS["rfs"], yk, folds, centres, scheme, spec.validation, strata,
+                        pooled_metrics, fold_ibs)
+    metrics["pooled_centres"] = plan.pooled_centres
+    oof = pd.DataFrame({"patient_id": X.index[idx], "center": centres,
+                        "fold": _fold_labels(folds, len(idx)), "relapse": yk["relapse"],
+                        "rfs_days": yk["rfs_days"], "risk": pooled(folds, len(idx))})
+    horizons = pooled(folds, len(idx), lambda fold: fold.survival[
+        :, np.searchsorted(fold.grid, HORIZONS_DAYS)])
+    for column, horizon in enumerate(HORIZONS_DAYS):
+        oof[f"survival_{int(horizon)}d"] = horizons[:, column]
     return oof, metrics, y, known
 
 
-def _per_centre(centres: np.ndarray, key: str, score) -> dict[str, dict[str, float]]:
-    """``score(rows)`` of each centre's patients, i.e. of each centre when it was the LOCO test
-    fold, with the centre's size."""
-    return {str(c): {"n": int((centres == c).sum()), key: score(centres == c)}
-            for c in np.unique(centres)}
-
-
-def _safe_c(y, risk) -> float:
-    """Harrell's C, or NaN for a centre without a comparable pair (no relapse, or only the
-    last follow-up relapsed)."""
-    try:
-        return harrell_c(y, risk)
-    except ValueError:  # sksurv's NoComparablePairException is a ValueError
-        return float("nan")
+def _fold_labels(folds, n: int) -> np.ndarray:
+    """The test fold of each patient (with repeats: of the last repeat)."""
+    labels = np.full(n, None, dtype=object)
+    for fold in folds:
+        labels[fold.split.test] = fold.split.label
+    return labels
 
 
 def _validate_hpv(model, X, table, spec: ModelSpec, scheme: str):
     y, known = hpv_target(table)
     idx = np.flatnonzero(known)
-    plan = make_splits(scheme, X[CENTRE_COLUMN].to_numpy()[idx], y[idx], spec.validation, "hpv")
-    prob, threshold, folds = oof_hpv(model, X, y, known, plan, spec.validation.seed)
-    predicted = (prob >= threshold).astype(int)
-    idx = idx[np.isfinite(prob[idx])]  # holdout: only the held-out centres
-    yk, pk, ck = y[idx], prob[idx], predicted[idx]
-    centres = X[CENTRE_COLUMN].to_numpy()[idx]
+    yk, centres = y[idx], X[CENTRE_COLUMN].to_numpy()[idx]
+    plan = make_splits(scheme, centres, yk, spec.validation, "hpv")
+    folds, unknown_prob, unknown_threshold = oof_hpv(model, X, y, known, plan,
+                                                     spec.validation.seed)
+    threshold = pooled(folds, len(idx), lambda fold: np.full(len(fold.scores), fold.threshold))
+    predicted = (pooled(folds, len(idx)) >= threshold).astype(int)
 
-    def score(rows):
-        scores = hpv_metrics(yk[rows], pk[rows], ck[rows])
-        if scheme == "loco":
-            scores["roc_auc_within_centre"] = within_centre_auc(yk[rows], pk[rows], centres[rows])
-        return scores
+    def pooled_metrics(rows, prob):
+        return hpv_metrics(yk[rows], prob[rows], predicted[rows])
 
-    cfg = spec.validation
-    metrics = {"metrics": bootstrap(score, len(idx), cfg.n_bootstrap, cfg.seed, yk),
-               "pooled_centres": plan.pooled_centres}
-    if scheme == "loco":
-        metrics["per_centre"] = _per_centre(  # one centre's AUC, NaN with one class only
-            centres, "roc_auc", lambda rows: within_centre_auc(yk[rows], pk[rows], centres[rows]))
+    metrics = score_run(TASKS["hpv"], yk, folds, centres, scheme, spec.validation, yk,
+                        pooled_metrics)
+    metrics["pooled_centres"] = plan.pooled_centres
+    prob = np.full(len(X), np.nan)
+    cut = np.full(len(X), np.nan)
+    prob[idx], cut[idx] = pooled(folds, len(idx)), threshold
+    prob[~known], cut[~known] = unknown_prob, unknown_threshold
+    labels = np.full(len(X), "unlabelled", dtype=object)
+    labels[idx] = _fold_labels(folds, len(idx))
     oof = pd.DataFrame({"patient_id": X.index, "center": X[CENTRE_COLUMN].to_numpy(),
-                        "fold": folds, "hpv_status": np.where(known, y, np.nan),
-                        "probability": prob, "threshold": threshold, "predicted": predicted})
+                        "fold": labels, "hpv_status": np.where(known, y, np.nan),
+                        "probability": prob, "threshold": cut,
+                        "predicted": (prob >= cut).astype(int)})
     return oof, metrics, y, known
 
 

@@ -31,11 +31,12 @@ MODEL_FILE = "model.skops"
 TRUSTED_TYPES = frozenset({
     "numpy.dtype",
     "radiomics_hnc.harmonize.ComBat",
+    "radiomics_hnc.modeling.estimators.CoxnetCV",
     "radiomics_hnc.modeling.estimators.XGBAFTSurvival",
     "radiomics_hnc.modeling.estimators.XGBCoxSurvival",
     "radiomics_hnc.modeling.pipeline.CorrelationFilter",
     "radiomics_hnc.modeling.pipeline.CoxScoreSelector",
-    "radiomics_hnc.modeling.pipeline.last_path_coefficients",
+    "radiomics_hnc.modeling.pipeline.L1LogisticCV",
     "sklearn.feature_selection._univariate_selection.f_classif",
     "sklearn.tree._tree.Tree",
     "sksurv.ensemble.boosting.ComponentwiseGradientBoostingSurvivalAnalysis",

@@ -20,7 +20,7 @@ LESION_PATTERN = ("GTVp_MASK_count", "GTVp_MASK_volume_ml", "GTVn_MASK_volume_ml
 
 def synthetic_patients(n_patients: int = 300, n_noise: int = 40, centres: dict | None = None,
                        batch_strength: float = 1.0, beta: float = 0.8,
-                       seed: int = 0) -> pd.DataFrame:
+                       seed: int = 0, baseline_days: float = 900.0) -> pd.DataFrame:
     """Patients table in the contract's columns (clinical, endpoints, scoped features).
 
     The true risk and HPV log-odds are in ``table.attrs`` (``oracle_log_hazard``,
@@ -38,6 +38,9 @@ def synthetic_patients(n_patients: int = 300, n_noise: int = 40, centres: dict |
         Size of the centre shifts and scale changes (0 = no batch effect).
     beta
         Log hazard ratio per SD of the first survival feature (later ones get less).
+    baseline_days
+        Mean time to relapse (days) at average risk; follow-up is 300-2500 days, so a larger
+        value gives fewer relapses (900: about 70 %, 8000: about 15-25 %).
     """
     rng = np.random.default_rng(seed)
     centres = centres or {"CHUM": 0.3, "CHUP": 0.25, "CHUS": 0.2, "HGJ": 0.2, "MDA": 0.05}
@@ -55,7 +58,7 @@ def synthetic_patients(n_patients: int = 300, n_noise: int = 40, centres: dict |
     table = pd.DataFrame(observed, columns=columns)
     age = rng.normal(62, 9, n_patients)
     log_hazard = latent[:, :3] @ (beta * np.array([1.0, 0.6, 0.4])) + 0.02 * (age - 62)
-    event_time = rng.exponential(900 * np.exp(-log_hazard))
+    event_time = rng.exponential(baseline_days * np.exp(-log_hazard))
     censor_time = rng.uniform(300, 2500, n_patients)
     hpv_logit = 1.5 * latent[:, 3] - 1.0 * latent[:, 4]
     hpv = (rng.uniform(size=n_patients) < 1 / (1 + np.exp(-hpv_logit))).astype(float)

@@ -33,6 +33,7 @@ from sklearn.pipeline import Pipeline
 from sksurv.linear_model.coxph import BreslowEstimator
 
 from radiomics_hnc.errors import ConfigError, InputDataError
+from radiomics_hnc.modeling.metrics import HORIZONS_DAYS
 from radiomics_hnc.modeling.specs import ModelSpec, Validation
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,14 @@ def fit_model(model, X: pd.DataFrame, y, strata: np.ndarray):
     return getattr(fitted, "best_estimator_", fitted)
 
 
+def survival_grid(y_train) -> np.ndarray:
+    """Times (days) at which a fold's survival curves are evaluated: quantiles of the training
+    fold's relapse times, and the reporting horizons. Never from the test patients' times."""
+    event_times = y_train["rfs_days"][y_train["relapse"]]
+    return np.unique(np.concatenate([np.quantile(event_times, np.linspace(0.05, 0.9, 18)),
+                                     HORIZONS_DAYS]))
+
+
 def survival_curves(model, X_train: pd.DataFrame, y_train, X: pd.DataFrame,
                     grid: np.ndarray) -> np.ndarray:
     """S(t) on ``grid`` (days): the model's own survival functions, else Breslow on its risk."""
@@ -181,22 +190,48 @@ def survival_curves(model, X_train: pd.DataFrame, y_train, X: pd.DataFrame,
         return np.vstack([f(np.clip(grid, f.x[0], f.x[-1])) for f in functions])
 
 
-def oof_rfs(model, X: pd.DataFrame, y, plan: SplitPlan, grid: np.ndarray, strata: np.ndarray):
-    """Out-of-fold risk and survival on ``grid`` for every patient."""
-    risk = np.zeros((len(X),))
-    survival = np.zeros((len(X), len(grid)))
-    counts = np.zeros(len(X))
-    folds = np.empty(len(X), dtype=object)
+@dataclass
+class FoldPrediction:
+    """One split's model applied to its test patients (rows of ``split.test``).
+
+    ``scores``: risk (RFS, higher = earlier relapse) or probability of HPV-positive status.
+    RFS: ``survival`` is S(t) on ``grid`` (from the training fold, :func:`survival_grid`).
+    HPV: ``threshold`` is the training fold's Youden threshold.
+    """
+
+    split: Split
+    scores: np.ndarray
+    survival: np.ndarray | None = None
+    grid: np.ndarray | None = None
+    threshold: float = float("nan")
+
+
+def pooled(folds: list[FoldPrediction], n: int, values=lambda fold: fold.scores) -> np.ndarray:
+    """Per-patient mean of ``values(fold)`` over the folds that tested them (repeats), NaN for
+    patients no fold tested (holdout)."""
+    first = np.asarray(values(folds[0]))
+    total = np.zeros((n, *first.shape[1:]))
+    counts = np.zeros(n)
+    for fold in folds:
+        total[fold.split.test] += values(fold)
+        counts[fold.split.test] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / counts.reshape(-1, *([1] * (total.ndim - 1)))
+
+
+def oof_rfs(model, X: pd.DataFrame, y, plan: SplitPlan,
+            strata: np.ndarray) -> list[FoldPrediction]:
+    """Each split's risk and survival curves for its test patients."""
+    folds = []
     for split in plan.splits:
         best = fit_model(model, X.iloc[split.train], y[split.train], strata[split.train])
-        risk[split.test] += best.predict(X.iloc[split.test])
-        survival[split.test] += survival_curves(best, X.iloc[split.train], y[split.train],
-                                                X.iloc[split.test], grid)
-        counts[split.test] += 1
-        folds[split.test] = split.label
+        grid = survival_grid(y[split.train])
+        folds.append(FoldPrediction(
+            split, np.asarray(best.predict(X.iloc[split.test]), dtype=float),
+            survival_curves(best, X.iloc[split.train], y[split.train], X.iloc[split.test], grid),
+            grid))
         log.info("fold %s: %d train, %d test", split.label, len(split.train), len(split.test))
-    with np.errstate(invalid="ignore", divide="ignore"):  # untested patients (holdout): NaN
-        return risk / counts, survival / counts[:, None], folds
+    return folds
 
 
 def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
@@ -206,27 +241,25 @@ def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def oof_hpv(model, X: pd.DataFrame, y: np.ndarray, known: np.ndarray, plan: SplitPlan,
-            seed: int):
-    """Out-of-fold probability for every patient (unknown HPV included) and a 0/1 call at a
-    threshold chosen by Youden's J on inner 3-fold predictions of the training fold."""
+            seed: int) -> tuple[list[FoldPrediction], np.ndarray, float]:
+    """Each split's probabilities for its labelled test patients, with a 0/1 threshold chosen
+    by Youden's J on inner 3-fold predictions of the training fold.
+
+    Also returns the probabilities of the unlabelled patients (never trained on) from the first
+    split's model, and that model's threshold.
+    """
     labelled = np.flatnonzero(known)
-    prob = np.zeros(len(X))
-    counts = np.zeros(len(X))
-    threshold = np.zeros(len(X))
-    folds = np.empty(len(X), dtype=object)
+    unlabelled = X.iloc[np.flatnonzero(~known)]
+    folds = []
+    unknown_prob, unknown_threshold = np.zeros(len(unlabelled)), float("nan")
     for split in plan.splits:
-        train, test_labelled = labelled[split.train], labelled[split.test]
-        # unlabelled patients are never trained on: the first fold's model predicts them
-        test = (np.union1d(test_labelled, np.flatnonzero(~known)) if split is plan.splits[0]
-                else test_labelled)
+        train = labelled[split.train]
         fitted = fit_model(model, X.iloc[train], y[train], y[train])
         inner = cross_val_predict(fitted, X.iloc[train], y[train], method="predict_proba",
                                   cv=StratifiedKFold(3, shuffle=True, random_state=seed))[:, 1]
         cut = youden_threshold(y[train], inner)
-        prob[test] += fitted.predict_proba(X.iloc[test])[:, 1]
-        threshold[test] += cut
-        counts[test] += 1
-        folds[test_labelled] = split.label
-    folds[~known] = "unlabelled"
-    with np.errstate(invalid="ignore", divide="ignore"):  # untested patients (holdout): NaN
-        return prob / counts, threshold / counts, folds
+        folds.append(FoldPrediction(
+            split, fitted.predict_proba(X.iloc[labelled[split.test]])[:, 1], threshold=cut))
+        if split is plan.splits[0] and len(unlabelled):
+            unknown_prob, unknown_threshold = fitted.predict_proba(unlabelled)[:, 1], cut
+    return folds, unknown_prob, unknown_threshold

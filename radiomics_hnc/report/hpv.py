@@ -11,13 +11,16 @@ from radiomics_hnc.report import figures
 from radiomics_hnc.report.content import Figure, Section, Table, Text
 from radiomics_hnc.report.inputs import Run, oof_scores
 from radiomics_hnc.report.model_summary import (
+    FOLD_AWARE_NOTE,
     best_run,
     comparison_table,
     importance_figure,
+    per_centre_figures,
     per_centre_table,
+    warnings_note,
 )
 
-HPV_METRICS = {"roc_auc": "ROC AUC", "roc_auc_within_centre": "AUC within centre",
+HPV_METRICS = {"roc_auc_fold_aware": "AUC (fold-aware)", "roc_auc": "ROC AUC (pooled)",
                "balanced_accuracy": "Balanced accuracy",
                "sensitivity": "Sensitivity", "specificity": "Specificity", "brier": "Brier",
                "calibration_slope": "Calibration slope"}
@@ -36,12 +39,18 @@ def hpv_section(runs: list[Run], manifest: pd.DataFrame | None, dpi: int,
     section.blocks.append(Table("hpv_models", "HPV model comparison (out-of-fold; 95 % "
                                 "bootstrap CI; patients with unknown HPV are not scored).",
                                 comparison_table(hpv, HPV_METRICS)))
-    best = best_run(hpv, "roc_auc")
+    section.blocks.append(Text(FOLD_AWARE_NOTE.format(metric="AUC")))
+    note = warnings_note(hpv)
+    if note is not None:
+        section.blocks.append(note)
+    best = best_run(hpv, "roc_auc_fold_aware")
     per_centre = per_centre_table(hpv, "roc_auc", "ROC AUC")
     if not per_centre.empty:
-        section.blocks.append(Table("hpv_per_centre", "ROC AUC per held-out centre "
-                                    "(leave-one-centre-out runs; centres with one class only "
-                                    "are not scored).", per_centre))
+        section.blocks.extend(per_centre_figures(per_centre, "ROC AUC", dpi))
+        section.blocks.append(Table("hpv_per_centre", "ROC AUC per held-out centre with "
+                                    "bootstrap 95 % CI (leave-one-centre-out runs; a centre "
+                                    "with one class only has no AUC).", per_centre,
+                                    display=False))
     scores = oof_scores(best, manifest).dropna(subset=["score", "hpv_status"])
     labels = scores["hpv_status"].astype(int).to_numpy()
     if len(np.unique(labels)) == 2:

@@ -29,9 +29,12 @@ METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "c_index": ("c_index", "harrell_c", "cindex", "c_harrell", "concordance_index"),
     "uno_c": ("uno_c", "c_uno", "uno_c_index", "uno"),
     "c_index_within_centre": ("c_index_within_centre",),
+    # Runs written before the fold-aware key: under LOCO the within-centre C is that figure.
+    "c_index_fold_aware": ("c_index_fold_aware", "c_index_within_centre"),
     "ibs": ("ibs", "integrated_brier_score"),
     "roc_auc": ("roc_auc", "auc"),
     "roc_auc_within_centre": ("roc_auc_within_centre",),
+    "roc_auc_fold_aware": ("roc_auc_fold_aware", "roc_auc_within_centre"),
     "balanced_accuracy": ("balanced_accuracy", "bacc"),
     "sensitivity": ("sensitivity", "recall"),
     "specificity": ("specificity",),

@@ -153,11 +153,15 @@ def _modelling_paragraph(runs: list[Run]) -> str:
             "were fitted inside each training fold, and all reported metrics come from "
             "out-of-fold predictions with bootstrap 95 % confidence intervals.")
     if "rfs" in tasks:
-        text += (" Recurrence-free survival models were assessed with Harrell's and Uno's "
-                 "concordance, time-dependent AUC and the integrated Brier score.")
+        text += (" Recurrence-free survival models were assessed primarily with a fold-aware "
+                 "Harrell's C (pairs of patients scored by the same fold model: within each "
+                 "held-out centre, or the mean over folds), and secondarily with pooled "
+                 "Harrell's and Uno's concordance, time-dependent AUC and the integrated Brier "
+                 "score.")
     if "hpv" in tasks:
-        text += (" HPV classifiers were assessed with ROC AUC, balanced accuracy at a threshold "
-                 "chosen on the training folds, and calibration.")
+        text += (" HPV classifiers were assessed primarily with a fold-aware ROC AUC (defined "
+                 "likewise), and with pooled ROC AUC, balanced accuracy at a threshold chosen "
+                 "on the training folds, and calibration.")
     return text
 
 

@@ -15,19 +15,22 @@ from radiomics_hnc.report import figures, stats
 from radiomics_hnc.report.content import Figure, Section, Table, Text
 from radiomics_hnc.report.inputs import Run, oof_scores
 from radiomics_hnc.report.model_summary import (
+    FOLD_AWARE_NOTE,
     best_run,
     comparison_table,
     importance_figure,
+    per_centre_figures,
     per_centre_table,
     scheme_rank,
+    warnings_note,
 )
 from radiomics_hnc.workspace import is_patient_feature
 
 log = logging.getLogger(__name__)
 
-RFS_METRICS = {"c_index": "Harrell's C", "c_index_within_centre": "C within centre",
-               "uno_c": "Uno's C", "auc_365d": "AUC 1 y",
-               "auc_730d": "AUC 2 y", "auc_1095d": "AUC 3 y", "ibs": "IBS"}
+RFS_METRICS = {"c_index_fold_aware": "C (fold-aware)", "c_index": "Harrell's C (pooled)",
+               "uno_c": "Uno's C (pooled)", "auc_365d": "AUC 1 y (pooled)",
+               "auc_730d": "AUC 2 y (pooled)", "auc_1095d": "AUC 3 y (pooled)", "ibs": "IBS"}
 #: Time of the calibration plot and of the risk tables (days).
 CALIBRATION_DAYS = 730.0
 RISK_TABLE_YEARS = (0, 1, 2, 3, 4, 5)
@@ -59,13 +62,20 @@ def survival_section(runs: list[Run], manifest: pd.DataFrame | None,
         "that never saw them); 95 % confidence intervals by bootstrap. Leave-one-centre-out is "
         "the headline validation; k-fold is shown beside it and is optimistic."))
     section.blocks.append(Table("rfs_models", "RFS model comparison (C-index: higher is "
-                                "better; IBS: integrated Brier score, lower is better).",
+                                "better; IBS: integrated Brier score, mean over folds, lower is "
+                                "better; per-fold SD: spread of the per-fold C).",
                                 comparison_table(rfs, RFS_METRICS)))
-    best = best_run(rfs, "c_index")
+    section.blocks.append(Text(FOLD_AWARE_NOTE.format(metric="C")))
+    note = warnings_note(rfs)
+    if note is not None:
+        section.blocks.append(note)
+    best = best_run(rfs, "c_index_fold_aware")
     per_centre = per_centre_table(rfs, "c_index", "Harrell's C")
     if not per_centre.empty:
-        section.blocks.append(Table("rfs_per_centre", "Harrell's C per held-out centre "
-                                    "(leave-one-centre-out runs).", per_centre))
+        section.blocks.extend(per_centre_figures(per_centre, "Harrell's C", dpi))
+        section.blocks.append(Table("rfs_per_centre", "Harrell's C per held-out centre with "
+                                    "bootstrap 95 % CI (leave-one-centre-out runs).", per_centre,
+                                    display=False))
     scores = oof_scores(best, manifest).dropna(subset=["score", "rfs_days", "relapse"])
     section.blocks.append(Text(
         f"Curves below use the best run under the headline validation: {best.name} "
