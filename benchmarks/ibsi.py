@@ -534,7 +534,8 @@ def to_json(results: Mapping[str, Any]) -> str:
             missing.setdefault(row["configuration"], {}).setdefault(row["cause"], []).append(
                 row["tag"])
     head = {**{k: v for k, v in results.items() if k != "rows"}, "causes": causes,
-            "ibsi_names": {r["stem"]: r["ibsi_name"] for r in results["rows"]},
+            "ibsi_names": dict(sorted({r["stem"]: r["ibsi_name"]
+                                       for r in results["rows"]}.items())),
             "no_counterpart": {name: {cause: ", ".join(tags) for cause, tags in by_cause.items()}
                                for name, by_cause in missing.items()},
             "features": {"columns": list(ROW_FIELDS), "rows": "@ROWS@"}}

@@ -415,22 +415,28 @@ def filtered_image_names(image_type: str, options: Mapping[str, Any] | None) -> 
     return [image_type.lower()]
 
 
+def verdict(column: str, settings: Mapping[str, Any]) -> FeatureVerdict:
+    """The IBSI verdict of one PyRadiomics column (``CT_original_glcm_Contrast``) extracted
+    with a modality's ``settings``."""
+    _, image, cls, name = column.split("_", 3)
+    if image != "original":
+        return FeatureVerdict(column, None, None, OUTSIDE_IBSI1)
+    return _verdict(column, cls, name, settings)
+
+
 def assess(settings: Mapping[str, Any], prefix: str) -> list[FeatureVerdict]:
     """Every PyRadiomics feature a modality's settings extract, with its IBSI verdict.
 
     Features of filtered images are outside IBSI 1 (IBSI 2 standardises filters): they are
     listed, not assessed.
     """
-    verdicts = []
-    filtered = [name for image_type, options in (settings.get("imageType") or {}).items()
-                if image_type != "Original"
-                for name in filtered_image_names(image_type, options)]
-    for cls, name in enabled_features(settings):
-        verdicts.append(_verdict(f"{prefix}_original_{cls}_{name}", cls, name, settings))
-        if cls != "shape":  # shape does not depend on the image type
-            verdicts.extend(FeatureVerdict(f"{prefix}_{image}_{cls}_{name}", None, None,
-                                           OUTSIDE_IBSI1) for image in filtered)
-    return verdicts
+    image_types = settings.get("imageType") or {"Original": {}}
+    images = [name for image_type, options in image_types.items()
+              for name in (["original"] if image_type == "Original"
+                           else filtered_image_names(image_type, options))]
+    return [verdict(f"{prefix}_{image}_{cls}_{name}", settings)
+            for cls, name in enabled_features(settings)
+            for image in (["original"] if cls == "shape" else images)]
 
 
 def own_feature_verdicts(columns: Sequence[str]) -> list[FeatureVerdict]:
@@ -449,3 +455,73 @@ def own_feature_verdicts(columns: Sequence[str]) -> list[FeatureVerdict]:
         elif column.startswith(("PT_suv_", "MASK_", "RTDOSE_dvh_")):
             verdicts.append(FeatureVerdict(column, None, None, NO_COUNTERPART))
     return verdicts
+
+
+# --- settings in IBSI's words (the report's Methods) -----------------------------------------
+
+def _number(value: Any) -> str:
+    return f"{float(value):g}"
+
+
+def _interpolation(settings: Mapping[str, Any]) -> str:
+    if not _resampled(settings):
+        return "none (original voxels)"
+    spacing = " x ".join("unchanged" if not v else _number(v)
+                         for v in _setting(settings, "resampledPixelSpacing"))
+    interpolator = _setting(settings, "interpolator", "sitkBSpline")
+    method = f"{IBSI_INTERPOLATORS.get(interpolator, 'not an IBSI method')} ({interpolator})"
+    options = ResamplingOptions.from_section(settings.get("resampling"))
+    if options.grid != "ibsi":
+        return (f"to {spacing} mm, {method}, on PyRadiomics' grid (aligned to the mask's "
+                "bounding-box corner) with a nearest-neighbour ROI mask, not IBSI's")
+    rounded = ", intensities rounded to integers" if options.round_intensities else ""
+    return (f"to {spacing} mm, {method}, on IBSI's grid (grid centres aligned), ROI mask "
+            f"interpolated trilinearly with partial-volume threshold 0.5{rounded}")
+
+
+def _resegmentation(settings: Mapping[str, Any], unit: str) -> str:
+    bounds = _setting(settings, "resegmentRange")
+    if not bounds:
+        return "none"
+    mode = _setting(settings, "resegmentMode", "absolute")
+    if mode == "sigma":
+        text = f"outlier filtering, mean {_number(min(bounds))} to +{_number(max(bounds))} SD"
+    elif mode == "relative":
+        text = (f"{_number(min(bounds))} to {_number(max(bounds))} times the ROI maximum "
+                "(not an IBSI method)")
+    else:
+        upper = _number(max(bounds)) if len(bounds) > 1 else "infinity"
+        text = f"range [{_number(min(bounds))}, {upper}] {unit}"
+    shape = ("shape on the re-segmented mask" if _setting(settings, "resegmentShape")
+             else "shape on the mask before re-segmentation")
+    return f"{text}; {shape}"
+
+
+def _discretisation(settings: Mapping[str, Any], unit: str) -> str:
+    count = _setting(settings, "binCount")
+    if count is not None:
+        return f"fixed bin number, {count} bins"
+    return (f"fixed bin size {_number(_setting(settings, 'binWidth', 25))} {unit}, bins at "
+            "multiples of the bin width (PyRadiomics)")
+
+
+def _aggregation(settings: Mapping[str, Any]) -> str:
+    if not _DISCRETISED_CLASSES & set(settings.get("featureClass") or {}):
+        return "no texture features"
+    distances = ", ".join(str(d) for d in _setting(settings, "distances", [1]))
+    tail = (f"distance {distances}; NGLDM (PyRadiomics GLDM) coarseness "
+            f"{_number(_setting(settings, 'gldm_a', 0))}")
+    if _setting(settings, "force2D"):
+        return ("2.5D: GLCM and GLRLM per in-plane direction with the slices merged, averaged "
+                f"over directions; GLSZM, NGTDM and NGLDM merged over the slices; {tail}")
+    return ("3D: GLCM and GLRLM per direction (13), averaged over directions; GLSZM, NGTDM "
+            f"and NGLDM over the volume; {tail}")
+
+
+def describe(settings: Mapping[str, Any], unit: str) -> dict[str, str]:
+    """A modality's settings in IBSI's words: interpolation, re-segmentation, discretisation
+    and texture aggregation (``unit``: HU, SUV, Gy)."""
+    return {"interpolation": _interpolation(settings),
+            "re-segmentation": _resegmentation(settings, unit),
+            "discretisation": _discretisation(settings, unit),
+            "aggregation": _aggregation(settings)}
