@@ -152,7 +152,8 @@ def read_record(workspace: str | Path, features_dir: Path | None,
     runs = inputs.read_runs(ws)
     return RunRecord(
         manifest=inputs.read_manifest(ws), excluded=len(validation.get("excluded", [])),
-        patient_columns=[] if patients is None else [str(c) for c in patients.columns],
+        patient_columns=[] if patients is None else
+        [str(c) for c in patients.dropna(axis=1, how="all").columns],
         features_provenance=inputs.file_provenance(folder / "patients.parquet"),
         segmentation_evaluated=inputs.read_segmentation(ws) is not None, runs=runs,
         harmonised_runs=[run.name for run in runs if _harmonised(run)],

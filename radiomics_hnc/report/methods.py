@@ -92,7 +92,8 @@ def methods_paragraphs(inputs: MethodsInputs) -> list[str]:
             "detection F1 (IoU > 0.3).")
     if inputs.features is not None:
         paragraphs.append(_features_paragraph(inputs))
-        paragraphs += ibsi_paragraphs(inputs.features_provenance, inputs.features.columns)
+        paragraphs += ibsi_paragraphs(inputs.features_provenance,
+                                      inputs.features.dropna(axis=1, how="all").columns)
     if inputs.runs:
         paragraphs.append(_modelling_paragraph(inputs.runs) + _run_sources(inputs.runs))
     paragraphs.append(

@@ -96,7 +96,11 @@ def modality_compliance(provenance: Mapping[str, Any],
 
 
 def ibsi_paragraphs(provenance: Mapping[str, Any], patient_columns: Iterable[str]) -> list[str]:
-    """The Methods' paragraphs: per modality, the settings in IBSI terms and the compliance."""
+    """The Methods' paragraphs: per modality, the settings in IBSI terms and the compliance.
+
+    ``patient_columns``: the patients table's columns that hold values (a modality without
+    data, such as dose in a cohort without plans, has only empty columns and is left out).
+    """
     modalities = modality_compliance(provenance, patient_columns)
     if modalities is None:
         return ["The feature settings were not recorded with these feature tables (extracted "
