@@ -585,8 +585,9 @@ def main() -> int:
     args = parser.parse_args()
     if not args.render:
         if not (args.data / "reference_values").is_dir():
-            print(f"IBSI phantoms not found in {args.data}", file=sys.stderr)
-            return 1
+            print(f"skipped: IBSI phantoms not found in {args.data} (shared real data)",
+                  file=sys.stderr)
+            return 0
         start = time.perf_counter()
         results = run(args.data)
         results["seconds"] = round(time.perf_counter() - start, 1)

@@ -193,8 +193,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if not (args.data / PATIENTS[0]).is_dir():
-        print(f"real PET/CT data not found in {args.data}", file=sys.stderr)
-        return 1
+        print(f"skipped: real PET/CT data not found in {args.data} (shared real data)",
+              file=sys.stderr)
+        return 0
     start = time.perf_counter()
     results = run(args.data)
     results["seconds"] = round(time.perf_counter() - start, 1)
