@@ -37,9 +37,11 @@ lint: setup
 bench: setup
 	$(BIN)/python -m benchmarks --out benchmarks/results
 
-# The CLI reference is generated from the commands' own help (a test checks it is current).
+# The CLI reference is generated from the commands' own help, docs/ibsi.md from the IBSI
+# benchmark's results (tests check both are current).
 docs: setup
 	$(BIN)/typer radiomics_hnc.cli utils docs --name radiomics-hnc --title "radiomics-hnc command line reference" --output docs/cli.md
+	$(BIN)/python -m benchmarks.ibsi --render
 
 # Rewrite the lock file from the current environment (after a deliberate upgrade).
 lock: setup

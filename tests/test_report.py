@@ -193,7 +193,7 @@ def _section_ids(html: str) -> set[str]:
 def test_full_workspace_has_every_section(full_report: Path) -> None:
     html = full_report.read_text()
     assert _section_ids(html) == {"cohort", "quality", "segmentation", "harmonisation", "rfs",
-                                  "hpv", "methods"}
+                                  "hpv", "methods", "checklist"}
     assert full_report == full_report.parent / "index.html"
     assert full_report.parent.name == "report"
 
@@ -288,12 +288,12 @@ def test_table_one_counts_and_tests(full_workspace: Path, full_report: Path) -> 
 def test_sections_absent_without_inputs(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path, segmentation=False, features=False, runs=False)
     sections = build_sections(ws, dpi=LOW_DPI)
-    assert [s.id for s in sections] == ["cohort", "quality", "methods"]
-    tripod = next(b for b in sections[-1].blocks if isinstance(b, Table) and b.name == "tripod_ai")
+    assert [s.id for s in sections] == ["cohort", "quality", "methods", "checklist"]
+    tripod = next(b for b in sections[-2].blocks if isinstance(b, Table) and b.name == "tripod_ai")
     status = dict(zip(tripod.frame["Item"], tripod.frame["Covered by this report"], strict=True))
     assert status["20b"] == "yes" and status["23a"] == "no (stage not run)"
     html = build_report(ws, tmp_path / "out", dpi=LOW_DPI).read_text()
-    assert _section_ids(html) == {"cohort", "quality", "methods"}
+    assert _section_ids(html) == {"cohort", "quality", "methods", "checklist"}
     assert not (tmp_path / "out" / "tables" / "rfs_models.csv").exists()
 
 
@@ -301,7 +301,8 @@ def test_sections_follow_the_stages_run(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path, segmentation=True, features=False, runs=True)
     (Workspace(ws).runs_dir / "hpv_elasticnet_loco" / "metrics.json").unlink()  # unfinished
     sections = build_sections(ws, dpi=LOW_DPI)
-    assert [s.id for s in sections] == ["cohort", "quality", "segmentation", "rfs", "methods"]
+    assert [s.id for s in sections] == ["cohort", "quality", "segmentation", "rfs", "methods",
+                                        "checklist"]
     rfs = next(s for s in sections if s.id == "rfs")
     assert "rfs_hazard_ratios" in {t.name for t in rfs.tables}  # clinical HRs from the manifest
 

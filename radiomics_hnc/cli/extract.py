@@ -20,8 +20,10 @@ def extract_command(
     backend: str = typer.Option("loky", "--backend", help="loky (local processes) or dask."),
     scheduler: str = typer.Option(None, "--scheduler",
                                   help="Dask scheduler address, e.g. tcp://HOST:8786."),
-    ct_config: Path = typer.Option(None, "--ct-config", help="PyRadiomics YAML for CT."),
-    pet_config: Path = typer.Option(None, "--pet-config", help="PyRadiomics YAML for PET."),
+    ct_config: Path = typer.Option(
+        None, "--ct-config", help="PyRadiomics YAML for CT, or ct_ibsi (IBSI-aligned)."),
+    pet_config: Path = typer.Option(
+        None, "--pet-config", help="PyRadiomics YAML for PET, or pet_ibsi (IBSI-aligned)."),
     dose_config: Path = typer.Option(None, "--dose-config", help="PyRadiomics YAML for dose."),
     filters: bool = typer.Option(False, "--filters",
                                  help="Add LoG and wavelet image types to CT and PET."),

@@ -371,6 +371,7 @@ def extract_features(
         result = _run_tasks(tasks, errors, jobs, backend, scheduler, progress)
         record = provenance(config_hash=configs.content_hash, config_sources=configs.sources,
                             config_sha256_by_modality=configs.modality_hashes,
+                            config_settings=configs.settings_record(),
                             min_lesion_ml=min_lesion_ml, seed=seed, **source.record())
         _gather(ws, out, tasks, errors, record, result)
     return result

@@ -39,9 +39,9 @@ class ModalityExtractors:
         """Extractors for ``configs``, built once per process (building validates, ~50 ms)."""
         key = configs.content_hash
         if key not in _EXTRACTORS:
-            _EXTRACTORS[key] = cls(LesionFeatureExtractor(configs.params("ct"), "CT"),
-                                   LesionFeatureExtractor(configs.params("pet"), "PT"),
-                                   LesionFeatureExtractor(configs.params("dose"), "RTDOSE"))
+            _EXTRACTORS[key] = cls(LesionFeatureExtractor(configs.settings("ct"), "CT"),
+                                   LesionFeatureExtractor(configs.settings("pet"), "PT"),
+                                   LesionFeatureExtractor(configs.settings("dose"), "RTDOSE"))
         return _EXTRACTORS[key]
 
 

@@ -9,7 +9,9 @@ Definitions (all on the PET image's own grid, SUV body weight):
 - SUVmax, SUVmean: maximum and mean SUV of the lesion's PET voxels;
 - SUVpeak: mean SUV of the PET voxels whose centres lie within the 1 ml sphere (radius
   6.20 mm) centred on the lesion's hottest voxel, including voxels outside the lesion (the
-  sphere is the 1 cm^3 region of PERCIST placed on SUVmax rather than searched for);
+  sphere is the 1 cm^3 region of PERCIST placed on SUVmax rather than searched for); when
+  several voxels hold SUVmax, the highest of their spheres' means (IBSI's local intensity
+  peak);
 - MTV: the lesion's volume on the PET grid (ml): the metabolic volume is the delineated GTV,
   as in HECKTOR, not a threshold on SUV;
 - TLG: SUVmean x MTV (SUV x ml).
@@ -21,6 +23,7 @@ import math
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 
 from radiomics_hnc.features.geometry import LesionMask, Region, crop
 from radiomics_hnc.geometry import Grid
@@ -86,20 +89,27 @@ def suv_metrics(pet: sitk.Image, mask: LesionMask) -> dict[str, float]:
                   tuple(int(v) for v in offset + np.array(mask.region.size) - 1)).slices()] = \
         mask.array
     values = suv[inside]
-    hottest = np.unravel_index(np.argmax(np.where(inside, suv, -np.inf)), suv.shape)
+    # Several voxels may hold SUVmax: the peak is the highest of their spheres (IBSI's local
+    # intensity peak; the first one found would make SUVpeak depend on the scan order).
+    hottest = inside & (suv == values.max())
+    peak = sphere_means(suv, grid.spacing[::-1], PEAK_RADIUS_MM)[hottest].max()
     return {
         "SUVmax": float(values.max()),
         "SUVmean": float(values.mean()),
-        "SUVpeak": sphere_mean(suv, hottest, grid.spacing[::-1], PEAK_RADIUS_MM),
+        "SUVpeak": float(peak),
         "MTV": mask.volume_ml(),
         "TLG": float(values.mean()) * mask.volume_ml(),
     }
 
 
-def sphere_mean(values: np.ndarray, centre: tuple[int, ...], spacing_zyx: tuple[float, ...],
-                radius_mm: float) -> float:
-    """Mean of the voxels whose centres lie within ``radius_mm`` of voxel ``centre`` (z, y, x)."""
-    axes = [(np.arange(n) - c) * s for n, c, s in zip(values.shape, centre, spacing_zyx,
-                                                        strict=True)]
+def sphere_means(values: np.ndarray, spacing_zyx: tuple[float, ...],
+                 radius_mm: float) -> np.ndarray:
+    """For every voxel, the mean of the voxels of ``values`` whose centres lie within
+    ``radius_mm`` of its centre (voxels beyond the array's edge are not counted)."""
+    reach = np.floor(radius_mm / np.asarray(spacing_zyx) + 1e-9).astype(int)
+    axes = [np.arange(-r, r + 1) * s for r, s in zip(reach, spacing_zyx, strict=True)]
     dz, dy, dx = np.meshgrid(*axes, indexing="ij")
-    return float(values[dz**2 + dy**2 + dx**2 <= radius_mm**2].mean())
+    sphere = (dz**2 + dy**2 + dx**2 <= radius_mm**2).astype(np.float64)
+    sums = ndimage.correlate(values, sphere, mode="constant", cval=0.0)
+    counts = ndimage.correlate(np.ones_like(values), sphere, mode="constant", cval=0.0)
+    return sums / counts

@@ -19,6 +19,13 @@ PyRadiomics works on the image cropped to the mask's box plus ``padDistance``, w
 step 2 hands it. With resampling off, filtered image types (LoG, wavelet) see that padded box
 rather than the whole image; with resampling on (the packaged CT and PET settings) they see
 exactly PyRadiomics' padded grid.
+
+With ``resampling: {grid: ibsi}`` in the parameter file (:class:`ResamplingOptions`), steps 1
+and 3 follow IBSI instead of PyRadiomics (:func:`ibsi_grid`): the grid is IBSI's "align grid
+centres" grid of the whole image, the image is interpolated into 32-bit floats (rounded to
+integers with ``round_intensities``), intensities beyond the image edge repeat the edge, and
+the mask is interpolated trilinearly and kept where at least half inside. PyRadiomics then
+computes the features from those images exactly as before.
 """
 
 from __future__ import annotations
@@ -31,6 +38,11 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from radiomics_hnc.features.configs import (
+    RESAMPLING_SECTION,
+    ResamplingOptions,
+    pyradiomics_params,
+)
 from radiomics_hnc.features.geometry import LesionMask, Region, crop
 from radiomics_hnc.geometry import Grid
 
@@ -41,6 +53,10 @@ _SPLINE_MARGIN = 24
 _LOCAL_MARGIN = 4
 _SPLINE_INTERPOLATORS = {"sitkBSpline", "sitkBSplineResampler", "sitkBSplineResamplerOrder3",
                          "sitkBSplineResamplerOrder4", "sitkBSplineResamplerOrder5"}
+#: IBSI's partial-volume threshold for an interpolated mask. Interpolation weights carry
+#: rounding errors, and IBSI warns that 0.4999... must not drop a voxel that is half inside.
+_PARTIAL_VOLUME = 0.5
+_PARTIAL_VOLUME_SLACK = 1e-6
 
 
 def pyradiomics_grid(grid: Grid, region: Region, settings: Mapping[str, Any]) -> Grid | None:
@@ -72,6 +88,40 @@ def pyradiomics_grid(grid: Grid, region: Region, settings: Mapping[str, Any]) ->
     return Grid(tuple(size), tuple(float(v) for v in resampled), tuple(origin), grid.direction)
 
 
+def ibsi_grid(grid: Grid, region: Region, settings: Mapping[str, Any]) -> Grid | None:
+    """The part of IBSI's interpolation grid of the whole image that a lesion needs, or
+    ``None`` when nothing is resampled.
+
+    IBSI "align grid centres" (reference manual, Image processing, Interpolation grid): per
+    axis the new grid has ``ceil(n * s / s_new)`` points spaced ``s_new / s`` original voxels
+    apart, the first at original index ``(n - 1 - (s_new / s) (points - 1)) / 2``, so the two
+    grids share their centre. A spacing of 0 keeps the axis (2D interpolation). The part kept
+    covers every point within one original voxel of the mask's box (where a trilinearly
+    interpolated mask can be non-zero), plus ``padDistance`` points.
+    """
+    spacing_setting = settings.get("resampledPixelSpacing")
+    if settings.get("interpolator") is None or spacing_setting is None:
+        return None
+    original = np.array(grid.spacing, dtype=float)
+    spacing = np.array(spacing_setting, dtype=float)
+    spacing = np.where(spacing == 0, original, spacing)
+    if np.allclose(original, spacing):
+        return None
+    size = np.array(grid.size)
+    # Rounded before the ceiling: 60 x 3.0 / 2.0 must give 90 points, not 91.
+    points = np.ceil(np.round(size * original / spacing, 6)).astype(int)
+    step = spacing / original
+    first = 0.5 * (size - 1 - step * (points - 1))
+    pad = settings.get("padDistance", 5)
+    lower = np.floor((np.array(region.lower) - 1 - first) / step) - pad
+    upper = np.ceil((np.array(region.upper) + 1 - first) / step) + pad
+    lower = np.clip(lower, 0, points - 1)
+    upper = np.clip(upper, 0, points - 1)
+    origin = grid.index_to_point(first + lower * step)
+    return Grid(tuple(int(v) for v in upper - lower + 1), tuple(float(v) for v in spacing),
+                tuple(origin), grid.direction)
+
+
 def _input_region(grid: Grid, target: Grid, margin: int) -> Region:
     """The box of ``grid`` that covers every point of ``target``, grown by ``margin``."""
     corners = np.array([[i, j, k] for i in (0, target.size[0] - 1)
@@ -83,7 +133,10 @@ def _input_region(grid: Grid, target: Grid, margin: int) -> Region:
     return Region(tuple(int(v) for v in lower), tuple(int(v) for v in upper)).padded(margin, grid)
 
 
-def _resample(image: sitk.Image, target: Grid, interpolator: int, pixel_type: int) -> sitk.Image:
+def _resample(image: sitk.Image, target: Grid, interpolator: int, pixel_type: int,
+              extrapolate: bool = False) -> sitk.Image:
+    """``image`` on ``target``; ``extrapolate`` repeats the edge beyond it (IBSI), instead of
+    PyRadiomics' 0."""
     resampler = sitk.ResampleImageFilter()
     resampler.SetOutputSpacing(target.spacing)
     resampler.SetOutputDirection(target.direction)
@@ -91,7 +144,24 @@ def _resample(image: sitk.Image, target: Grid, interpolator: int, pixel_type: in
     resampler.SetOutputOrigin(target.origin)
     resampler.SetOutputPixelType(pixel_type)
     resampler.SetInterpolator(interpolator)
+    resampler.SetUseNearestNeighborExtrapolator(extrapolate)
     return resampler.Execute(image)
+
+
+def _ibsi_resample(image: sitk.Image, mask: sitk.Image, target: Grid, interpolator: int,
+                   round_intensities: bool) -> tuple[sitk.Image, sitk.Image]:
+    """Image and binary mask on ``target`` as IBSI interpolates them: the image in at least
+    32-bit floats (optionally rounded), the mask trilinearly, kept where >= 0.5."""
+    pixel_type = sitk.sitkFloat64 if image.GetPixelID() == sitk.sitkFloat64 else sitk.sitkFloat32
+    resampled = _resample(image, target, interpolator, pixel_type, extrapolate=True)
+    if round_intensities:
+        rounded = sitk.GetImageFromArray(np.rint(sitk.GetArrayViewFromImage(resampled)))
+        rounded.CopyInformation(resampled)
+        resampled = sitk.Cast(rounded, pixel_type)
+    fraction = _resample(sitk.Cast(mask, sitk.sitkFloat32), target, sitk.sitkLinear,
+                         sitk.sitkFloat32, extrapolate=True)
+    inside = sitk.Cast(fraction >= _PARTIAL_VOLUME - _PARTIAL_VOLUME_SLACK, mask.GetPixelID())
+    return resampled, inside
 
 
 class LesionFeatureExtractor:
@@ -100,7 +170,8 @@ class LesionFeatureExtractor:
     Parameters
     ----------
     params
-        A validated PyRadiomics parameter dict (see :mod:`radiomics_hnc.features.configs`).
+        A validated parameter dict (see :mod:`radiomics_hnc.features.configs`): PyRadiomics'
+        sections and, optionally, radiomics-hnc's ``resampling`` section.
     prefix
         Modality token put in front of PyRadiomics' names, e.g. ``CT`` gives
         ``CT_original_glcm_Contrast``.
@@ -110,8 +181,9 @@ class LesionFeatureExtractor:
         from radiomics.featureextractor import RadiomicsFeatureExtractor
 
         self.prefix = prefix
+        self.resampling = ResamplingOptions.from_section(params.get(RESAMPLING_SECTION))
         # Building an extractor parses and validates the schema (~50 ms): build once, copy.
-        reference = RadiomicsFeatureExtractor(copy.deepcopy(dict(params)))
+        reference = RadiomicsFeatureExtractor(pyradiomics_params(params))
         self.settings = copy.deepcopy(dict(reference.settings))
         # Resampling is done here, on the crop; PyRadiomics gets the already-resampled images.
         reference.settings["resampledPixelSpacing"] = None
@@ -136,10 +208,33 @@ class LesionFeatureExtractor:
 
     def prepare(self, mask: LesionMask) -> tuple[Region, Grid | None]:
         """The input box of the mask's grid that extraction needs, and the resampled grid."""
-        target = pyradiomics_grid(mask.grid, mask.region, self.settings)
+        grid_of = ibsi_grid if self.resampling.grid == "ibsi" else pyradiomics_grid
+        target = grid_of(mask.grid, mask.region, self.settings)
         if target is None:
             return mask.region.padded(self.settings.get("padDistance", 5), mask.grid), None
         return _input_region(mask.grid, target, self._margin()), target
+
+    def resampled(self, image: sitk.Image, mask: LesionMask) -> tuple[sitk.Image, sitk.Image]:
+        """The image and mask (voxels equal to the label) PyRadiomics computes features from:
+        the lesion's neighbourhood, resampled as the settings say. ``image`` as in
+        :meth:`extract`."""
+        region, target = self.prepare(mask)
+        image_part = crop(image, mask.grid, region)
+        mask_part = mask.to_image(region, self.label)
+        if target is not None and self.resampling.grid == "ibsi":
+            image_part, inside = _ibsi_resample(image_part, mask.to_image(region), target,
+                                                self._interpolator(),
+                                                self.resampling.round_intensities)
+            mask_part = inside * self.label
+        elif target is not None:
+            image_part = _resample(image_part, target, self._interpolator(),
+                                   image_part.GetPixelID())
+            # The mask is resampled from a full-grid image: nearest-neighbour picks depend on
+            # the input origin to the last bit (ties at half-voxel points are common).
+            source, value = mask.full_grid_source()
+            picked = _resample(source, target, sitk.sitkNearestNeighbor, source.GetPixelID())
+            mask_part = sitk.Cast(picked == value, mask_part.GetPixelID()) * self.label
+        return image_part, mask_part
 
     def extract(self, image: sitk.Image, mask: LesionMask, shape_only: bool = False) -> dict:
         """Features of one lesion, named ``<prefix>_<image type>_<class>_<feature>``.
@@ -154,17 +249,7 @@ class LesionFeatureExtractor:
         shape_only
             Compute only the shape class (for lesions too small for intensity features).
         """
-        region, target = self.prepare(mask)
-        image_part = crop(image, mask.grid, region)
-        mask_part = mask.to_image(region, self.label)
-        if target is not None:
-            image_part = _resample(image_part, target, self._interpolator(),
-                                   image_part.GetPixelID())
-            # The mask is resampled from a full-grid image: nearest-neighbour picks depend on
-            # the input origin to the last bit (ties at half-voxel points are common).
-            source, value = mask.full_grid_source()
-            picked = _resample(source, target, sitk.sitkNearestNeighbor, source.GetPixelID())
-            mask_part = sitk.Cast(picked == value, mask_part.GetPixelID()) * self.label
+        image_part, mask_part = self.resampled(image, mask)
         extractor = self._shape_only if shape_only else self._extractor
         values = extractor.execute(image_part, mask_part, label=self.label)
         return {

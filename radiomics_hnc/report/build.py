@@ -15,6 +15,7 @@ from radiomics_hnc.io import atomic_path, write_csv
 from radiomics_hnc.locks import lock_name, stage_lock
 from radiomics_hnc.mask_sources import folder_source
 from radiomics_hnc.report import figures, inputs
+from radiomics_hnc.report.checklist import checklist_section
 from radiomics_hnc.report.cohort import cohort_section
 from radiomics_hnc.report.content import Section
 from radiomics_hnc.report.harmonisation import harmonisation_section
@@ -81,6 +82,7 @@ def build_sections(workspace: str | Path, *, dpi: int = figures.DEFAULT_DPI,
         runs=runs,
         present_sections=frozenset(s.id for s in sections),
     )))
+    sections.append(checklist_section(ws.root, features_dir, sections))
     return sections
 
 

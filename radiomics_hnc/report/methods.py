@@ -17,6 +17,7 @@ import pandas as pd
 from radiomics_hnc.report.content import Section, Table, Text
 from radiomics_hnc.report.inputs import Run
 from radiomics_hnc.report.model_summary import scheme_label
+from radiomics_hnc.report.standardisation import ibsi_paragraphs
 from radiomics_hnc.workspace import is_patient_feature
 
 #: Libraries whose versions the methods paragraph cites (distribution names).
@@ -91,6 +92,8 @@ def methods_paragraphs(inputs: MethodsInputs) -> list[str]:
             "detection F1 (IoU > 0.3).")
     if inputs.features is not None:
         paragraphs.append(_features_paragraph(inputs))
+        paragraphs += ibsi_paragraphs(inputs.features_provenance,
+                                      inputs.features.dropna(axis=1, how="all").columns)
     if inputs.runs:
         paragraphs.append(_modelling_paragraph(inputs.runs) + _run_sources(inputs.runs))
     paragraphs.append(
