@@ -208,7 +208,7 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
         stages += _segmentation_stages(ws, settings)
     elif settings.masks != PipelineMasks.GROUND_TRUTH and not ws.masks_dir.is_dir():
         raise ConfigError(
-            f"masks {settings.masks!r} need predicted masks in {ws.masks_dir}",
+            f"masks {str(settings.masks)!r} need predicted masks in {ws.masks_dir}",
             hint="add --segment to train and run the segmenter, --segmenter MODEL to run a "
             "trained one, or put your own <PID>.nii.gz label maps there",
         )
