@@ -26,8 +26,10 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.modeling import MODELS, centre_effect
+from radiomics_hnc.demo import oracle_within_centre
 from radiomics_hnc.modeling import fit_run
-from radiomics_hnc.pipeline import PipelineSettings, oracle_within_centre, run_pipeline
+from radiomics_hnc.modeling.records import METRICS_FILE, RunRecord, read_run_records
+from radiomics_hnc.pipeline import PipelineSettings, run_pipeline
 from radiomics_hnc.synth import generate_cohort
 
 #: The clinical-only baselines; "best" means the best of the other specs.
@@ -76,23 +78,23 @@ def main() -> None:
         "stage_seconds": {o.name: round(o.seconds, 1) for o in outcomes},
         "models": {},
     }
-    for run in sorted((work / "ws" / "runs").glob("*/metrics.json")):
-        data = json.loads(run.read_text())
-        if data["cv"] != args.cv:
+    for record in read_run_records(work / "ws" / "runs").values():
+        if record.cv != args.cv:
             continue
-        key = "c_index" if data["task"] == "rfs" else "roc_auc"
-        headline = data["headline"]["metric"]  # fold-aware: pairs scored by one model only
-        results["models"][data["spec"]] = {"task": data["task"], key: data["metrics"][key],
-                                           headline: data["metrics"][headline]}
-        m = data["metrics"][headline]
-        print(f"{data['spec']:>24}: {headline} {m['estimate']:.3f} [{m['ci_low']:.3f}, "
-              f"{m['ci_high']:.3f}]", flush=True)
-    if args.cv != "kfold":  # plain k-fold beside the headline scheme (DESIGN.md)
+        key = "c_index" if record.task == "rfs" else "roc_auc"
+        headline = record.headline.metric  # fold-aware: pairs scored by one model only
+        m = record.headline_estimate
+        results["models"][record.spec] = {"task": str(record.task),
+                                          key: record.metrics[key].model_dump(),
+                                          headline: m.model_dump()}
+        print(f"{record.spec:>24}: {headline} {m.estimate:.3f} [{m.ci_low:.3f}, "
+              f"{m.ci_high:.3f}]", flush=True)
+    if args.cv != "kfold":  # plain k-fold beside the headline scheme (docs/design.md)
         for spec in (*rfs, *hpv):
             run = fit_run(work / "ws", MODELS / f"{spec}.yaml", cv="kfold", name=f"{spec}_kfold")
-            data = json.loads((run / "metrics.json").read_text())
-            results["models"][spec][f"{data['headline']['metric']}_kfold"] = data["metrics"][
-                data["headline"]["metric"]]
+            record = RunRecord.read(run / METRICS_FILE)
+            results["models"][spec][f"{record.headline.metric}_kfold"] = (
+                record.headline_estimate.model_dump())
     results["oracle_within_centre"] = oracle_within_centre(cohort.ground_truth_dir)
     table = pd.read_parquet(work / "ws" / "features" / "patients.parquet")
     results["centre_effect"] = centre_effect(table)

@@ -39,6 +39,7 @@ from benchmarks.modeling import MODELS
 from radiomics_hnc.modeling import fit_run, load_spec, spec_from_dict
 from radiomics_hnc.modeling.dataset import survival_target
 from radiomics_hnc.modeling.metrics import within_centre_auc, within_centre_c
+from radiomics_hnc.modeling.records import METRICS_FILE, RunRecord
 from radiomics_hnc.synth.cohort import hpv_traits
 
 BASELINES = {"rfs": "rfs_clinical_cox", "hpv": "hpv_clinical_logistic"}
@@ -122,15 +123,15 @@ def score_specs(specs: list, table: pd.DataFrame, cv: str, workspace: Path) -> d
         spec.validation.n_bootstrap = 0
         start = time.perf_counter()
         run = fit_run(workspace, spec, cv=cv, table=table)
-        metrics = json.loads((run / "metrics.json").read_text())
+        record = RunRecord.read(run / METRICS_FILE)
         pooled = "c_index" if spec.task == "rfs" else "roc_auc"
         out[spec.name] = {
-            "task": spec.task,
-            "fold_aware": metrics["metrics"][metrics["headline"]["metric"]]["estimate"],
-            "pooled": metrics["metrics"][pooled]["estimate"],
-            "fold_sd": metrics["fold_summary"]["sd"],
-            "degenerate": metrics["degenerate"],
-            "inputs_warning": metrics["inputs"]["warning"],
+            "task": str(spec.task),
+            "fold_aware": record.headline_estimate.estimate,
+            "pooled": record.metrics[pooled].estimate,
+            "fold_sd": record.fold_summary.sd,
+            "degenerate": record.degenerate.model_dump() if record.degenerate else None,
+            "inputs_warning": record.inputs.warning,
             "seconds": round(time.perf_counter() - start, 1),
         }
         print(f"  {spec.name:>24}: fold-aware {out[spec.name]['fold_aware']:.3f}, pooled "

@@ -32,6 +32,7 @@ from sksurv.metrics import concordance_index_censored
 from radiomics_hnc.harmonize import ComBat
 from radiomics_hnc.modeling import fit_run, load_spec
 from radiomics_hnc.modeling.dataset import feature_columns
+from radiomics_hnc.modeling.records import METRICS_FILE, RunRecord
 from radiomics_hnc.modeling.synthetic import synthetic_patients
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -111,12 +112,11 @@ def main() -> None:
             start = time.perf_counter()
             run = fit_run(ws, spec, cv=args.cv, table=table)
             seconds = time.perf_counter() - start
-            data = json.loads((run / "metrics.json").read_text())
-            metrics, key = data["metrics"], data["headline"]["metric"]  # fold-aware
-            results["specs"][spec.name] = {"seconds": round(seconds, 1), key: metrics[key]}
-            m = metrics[key]
-            print(f"{spec.name:>24}: {seconds:6.1f} s  {key} {m['estimate']:.3f} "
-                  f"[{m['ci_low']:.3f}, {m['ci_high']:.3f}]", flush=True)
+            record = RunRecord.read(run / METRICS_FILE)
+            key, m = record.headline.metric, record.headline_estimate  # fold-aware
+            results["specs"][spec.name] = {"seconds": round(seconds, 1), key: m.model_dump()}
+            print(f"{spec.name:>24}: {seconds:6.1f} s  {key} {m.estimate:.3f} "
+                  f"[{m.ci_low:.3f}, {m.ci_high:.3f}]", flush=True)
     results["total_seconds"] = round(time.perf_counter() - total, 1)
     print(f"total: {results['total_seconds']} s; oracle {results['oracle']}")
     out = Path(args.out)

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
-from radiomics_hnc.io import write_json, write_parquet
+from radiomics_hnc.io import write_parquet
 from radiomics_hnc.report import build_report
+from radiomics_hnc.validate import ValidationReport
+from tests.record_fixtures import estimate, run_record  # runs as fit writes them
 
 CENTRES = ("CHB", "CHUM", "CHUP", "CHUS", "CHUV", "HGJ", "HMR", "MDA", "USZ", "CHUN")
 RESULTS = Path(__file__).parent / "results" / "report.json"
@@ -43,22 +46,34 @@ def table_workspace(root: Path, n: int, k: int, seed: int = 0) -> Path:
         "relapse": pd.array(rfs < follow, "Int64"), "rfs_days": np.minimum(rfs, follow),
     })
     write_parquet(manifest, root / "manifest.parquet")
-    write_json({"findings": [], "excluded": []}, root / "validation.json")
+    ValidationReport([], n).record().write(root / "validation.json")
     shift = pd.factorize(centres)[0][:, None] * 0.3
     features = rng.normal(size=(n, k)) + shift + risk[:, None] * 0.1
     table = pd.concat([manifest, pd.DataFrame(features, columns=[
         f"GTVp_PT_original_firstorder_f{i}" for i in range(k)])], axis=1)
     write_parquet(table, root / "features" / "patients.parquet")
     for name, scheme in (("rfs_loco", "loco"), ("rfs_kfold", "kfold")):
-        oof = pd.DataFrame({"patient_id": pids, "risk": risk + rng.normal(0, 1, n)})
-        write_parquet(oof, root / "runs" / name / "oof_predictions.parquet")
-        write_json({"task": "rfs", "cv": scheme, "metrics": {"c_index": 0.7}},
-                   root / "runs" / name / "metrics.json")
-    write_parquet(pd.DataFrame({"patient_id": pids, "probability": 1 / (1 + np.exp(
-        -(2 * hpv - 1 + rng.normal(0, 1.2, n))))}), root / "runs" / "hpv" /
-        "oof_predictions.parquet")
-    write_json({"task": "hpv", "cv": "loco"}, root / "runs" / "hpv" / "metrics.json")
+        oof = manifest[["patient_id", "center", "relapse", "rfs_days"]].assign(
+            fold=centres, risk=risk + rng.normal(0, 1, n))
+        _write_run(root / "runs" / name, oof, "rfs", scheme, "c_index", ["PT"])
+    probability = 1 / (1 + np.exp(-(2 * hpv - 1 + rng.normal(0, 1.2, n))))
+    oof = manifest[["patient_id", "center", "hpv_status"]].assign(
+        fold=centres, probability=probability, threshold=0.5,
+        predicted=(probability >= 0.5).astype(int))
+    _write_run(root / "runs" / "hpv", oof, "hpv", "loco", "roc_auc", ["PT", "clinical"])
     return root
+
+
+def _write_run(folder: Path, oof: pd.DataFrame, task: str, scheme: str, metric: str,
+               features: list[str]) -> None:
+    """A run folder as ``fit`` writes it (without the model file)."""
+    write_parquet(oof, folder / "oof_predictions.parquet")
+    spec = {"name": folder.name, "task": task, "features": features,
+            "estimator": "coxnet" if task == "rfs" else "elasticnet_logistic"}
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
+    run_record(folder.name, task, scheme, {f"{metric}_fold_aware": estimate(0.7),
+                                           metric: estimate(0.68)}).write(
+        folder / "metrics.json")
 
 
 def main() -> None:

@@ -77,7 +77,7 @@ def _full_scale_inference_seconds(args: argparse.Namespace, work: Path,
                     centers=centres, jobs=args.jobs)
     discover(work / "full" / "dataset", work / "full_ws")
     tick = time.perf_counter()
-    table = predict_cohort(work / "full_ws", work / "model", device=args.device, overwrite=True)
+    table = predict_cohort(work / "full_ws", work / "model", device=args.device, force=True)
     return (time.perf_counter() - tick) / max(int((table["status"] == "written").sum()), 1)
 
 
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
                               device=args.device)
     training_min = (time.perf_counter() - tick) / 60
 
-    predictions = predict_cohort(test_ws, work / "model", device=args.device, overwrite=True)
+    predictions = predict_cohort(test_ws, work / "model", device=args.device, force=True)
     written = int((predictions["status"] == "written").sum())
     overall = evaluate_masks(test_ws).summary["overall"]
     inference_s = _full_scale_inference_seconds(args, work, test_centres)

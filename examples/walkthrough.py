@@ -9,13 +9,13 @@ Point ``DATA`` at your own HECKTOR copy to run the same steps on real data.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from radiomics_hnc.discover import discover
 from radiomics_hnc.features import extract_features
 from radiomics_hnc.modeling import fit_run, predict_run
+from radiomics_hnc.modeling.records import RunRecord
 from radiomics_hnc.report import build_report
 from radiomics_hnc.synth import generate_cohort
 from radiomics_hnc.validate import validate_workspace
@@ -42,8 +42,8 @@ print(f"{features.patients.shape[1]} columns in the patients table")
 
 # %% A survival model, validated by 5-fold CV here (LOCO needs centres of 20+ patients).
 run = fit_run(WORK / "ws", "rfs_coxnet", cv="kfold")  # a shipped spec, or a YAML path
-metrics = json.loads((run / "metrics.json").read_text())["metrics"]
-print("C-index", metrics["c_index"])
+record = RunRecord.read(run / "metrics.json")  # the run's metrics, typed (docs/design.md)
+print("C-index", record.headline.metric, record.headline_estimate.text())
 risks = predict_run(run, features.patients)
 print(risks.head())
 

@@ -24,9 +24,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from radiomics_hnc.choices import Backend
 from radiomics_hnc.errors import RadiomicsHNCError
-
-BACKENDS = ("loky", "dask")
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def map_patients(
     tasks: Sequence[tuple[str, Any]],
     *,
     jobs: int = 1,
-    backend: str = "loky",
+    backend: Backend | str = Backend.LOKY,
     scheduler: str | None = None,
     description: str = "patients",
     progress: bool = True,
@@ -91,15 +90,14 @@ def map_patients(
     scheduler
         Dask scheduler address, e.g. ``tcp://10.0.0.1:8786``.
     """
-    if backend not in BACKENDS:
-        raise RadiomicsHNCError(f"unknown backend {backend!r}", hint=f"use one of {BACKENDS}")
-    if backend == "dask" and not scheduler:
+    backend = Backend.parse(backend, "backend")
+    if backend == Backend.DASK and not scheduler:
         raise RadiomicsHNCError(
             "the dask backend needs a scheduler address", hint="pass --scheduler tcp://HOST:PORT"
         )
-    threads = threads_per_worker(jobs) if backend == "loky" else 1
+    threads = threads_per_worker(jobs) if backend == Backend.LOKY else 1
     with ExitStack() as stack:
-        if backend == "dask":
+        if backend == Backend.DASK:
             stack.enter_context(_dask_client(scheduler))
             # joblib registers its dask backend only through parallel_config, not Parallel().
             stack.enter_context(joblib.parallel_config(backend="dask"))

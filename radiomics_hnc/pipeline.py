@@ -19,15 +19,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from radiomics_hnc.choices import Backend, CVScheme, PipelineMasks
 from radiomics_hnc.errors import ConfigError, RadiomicsHNCError
 from radiomics_hnc.io import file_sha256, write_json
-from radiomics_hnc.mask_sources import (
-    GROUND_TRUTH,
-    PREDICTED,
-    MaskSource,
-    run_suffix,
-)
-from radiomics_hnc.resources import model_spec_path
+from radiomics_hnc.mask_sources import MaskSource, run_suffix
+from radiomics_hnc.modeling.records import METRICS_FILE, RunRecord
+from radiomics_hnc.records import WorkspaceRecord
+from radiomics_hnc.resources import DEFAULT_HPV_SPECS, DEFAULT_RFS_SPECS, model_spec_path
+from radiomics_hnc.segment.summary import SUMMARY_FILE, SegmentationSummary
+from radiomics_hnc.validate import ValidationRecord
 from radiomics_hnc.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,9 @@ class Stage:
     #: stages after it still run. A failure is not recorded, so the next run tries again, and
     #: its output files from an earlier run are removed: they no longer match the inputs.
     optional: bool = False
+    #: Outputs that are workspace records: one that does not read (written by another version
+    #: of the package, say) is not up to date, so the stage reruns and rewrites it.
+    records: Mapping[Path, type[WorkspaceRecord]] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """Hash of the stage name, its settings and the content of its inputs."""
@@ -97,14 +100,20 @@ class StageOutcome:
     name: str
     status: str  # "ran", "up to date" or "failed"
     seconds: float
-    result: Any = None  # a failed stage's error message
+    result: Any = None  # what the stage's action returned
+    error: str | None = None  # why a failed stage failed
+
+    def describe(self) -> str:
+        """The status, with the reason of a failure."""
+        return f"failed: {self.error}" if self.status == "failed" else self.status
 
 
 def run_stages(
-    stages: Iterable[Stage], state_dir: Path, *, force: Iterable[str] = ()
+    stages: Iterable[Stage], state_dir: Path, *, rerun: Iterable[str] = ()
 ) -> list[StageOutcome]:
-    """Run each stage in order unless it is up to date; record each one as it finishes."""
-    forced = set(force)
+    """Run each stage in order unless it is up to date (or named in ``rerun``); record each
+    one as it finishes."""
+    forced = set(rerun)
     outcomes = []
     state_dir.mkdir(parents=True, exist_ok=True)
     for stage in stages:
@@ -126,7 +135,7 @@ def run_stages(
                 if stale.is_file():
                     stale.unlink()
             outcomes.append(StageOutcome(stage.name, "failed", time.perf_counter() - start,
-                                         str(error)))
+                                         error=str(error)))
             continue
         seconds = time.perf_counter() - start
         write_json({
@@ -143,64 +152,70 @@ def run_stages(
 def _up_to_date(stage: Stage, record_path: Path, fingerprint: str) -> bool:
     if not record_path.is_file() or not all(p.exists() for p in stage.outputs):
         return False
-    return json.loads(record_path.read_text()).get("fingerprint") == fingerprint
+    for path, record in stage.records.items():
+        if (problem := record.problem(path)) is not None:
+            log.info("stage %s reruns: %s", stage.name, problem)
+            return False
+    try:
+        recorded = json.loads(record_path.read_text())
+    except (OSError, ValueError):  # a damaged stage record: run the stage again
+        return False
+    return isinstance(recorded, dict) and recorded.get("fingerprint") == fingerprint
 
 
 # --- the stages of `radiomics-hnc run` ------------------------------------------------------
 # Stage modules are imported inside the actions: the CLI starts without loading torch & co.
 
-#: Model specifications fitted by default (the clinical-only models are the baselines;
-#: rfs_mtv_clinical the pre-specified imaging comparator).
-DEFAULT_RFS_SPECS = ("rfs_clinical_cox", "rfs_mtv_clinical", "rfs_coxnet", "rfs_gbsa",
-                     "rfs_xgb_cox")
-DEFAULT_HPV_SPECS = ("hpv_clinical_logistic", "hpv_lesion_pattern", "hpv_elasticnet", "hpv_xgb")
-MASK_CHOICES = ("ground-truth", "predicted", "both")
-
-
 @dataclass
 class PipelineSettings:
-    """Everything `radiomics-hnc run` can be told; the defaults are the documented pipeline."""
+    """Everything `radiomics-hnc run` can be told; the defaults are the documented pipeline.
 
-    masks: str = "ground-truth"  # features from: ground-truth, predicted (WS/masks) or both
+    The named choices (``masks``, ``backend``, ``cv``) are checked here, when the settings are
+    made (:class:`ConfigError` listing the choices), not when a stage first uses them.
+    """
+
+    masks: PipelineMasks = PipelineMasks.GROUND_TRUTH  # features from which masks
     segment: bool = False  # train (unless segmenter_model), predict and evaluate WS/masks
     segmenter_spec: str = "seg_unet_light"
     segmenter_model: Path | None = None
     segmenter_minutes: float | None = None
     jobs: int = 1
-    backend: str = "loky"
+    backend: Backend = Backend.LOKY
     scheduler: str | None = None
-    cv: str = "loco"
+    cv: CVScheme = CVScheme.LOCO
     rfs_specs: tuple[str, ...] = DEFAULT_RFS_SPECS
     hpv_specs: tuple[str, ...] = DEFAULT_HPV_SPECS
     report: bool = True
     progress: bool = False
 
+    def __post_init__(self) -> None:
+        self.masks = PipelineMasks.parse(self.masks, "mask source")
+        self.backend = Backend.parse(self.backend, "backend")
+        self.cv = CVScheme.parse(self.cv, "validation scheme")
+
 
 def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings) -> list[Stage]:
     """The ordered stages for a dataset and workspace (nothing runs until :func:`run_stages`)."""
-    if settings.masks not in MASK_CHOICES:
-        raise ConfigError(f"unknown mask source {settings.masks!r}",
-                          hint=f"use one of {MASK_CHOICES}")
     ws = Workspace(workspace)
     stages = [
         Stage("discover", lambda: _discover(data_dir, ws.root), [ws.manifest_path], [data_dir]),
         # Stages that read images list the dataset as an input: a rewritten image changes
         # their fingerprint though the manifest (paths, geometry) stays the same.
         Stage("validate", lambda: _validate(ws.root, settings), [ws.validation_path],
-              [ws.manifest_path, data_dir]),
+              [ws.manifest_path, data_dir], records={ws.validation_path: ValidationRecord}),
     ]
     if settings.segment or settings.segmenter_model is not None:
         stages += _segmentation_stages(ws, settings)
-    elif settings.masks != "ground-truth" and not ws.masks_dir.is_dir():
+    elif settings.masks != PipelineMasks.GROUND_TRUTH and not ws.masks_dir.is_dir():
         raise ConfigError(
-            f"masks {settings.masks!r} need predicted masks in {ws.masks_dir}",
+            f"masks {str(settings.masks)!r} need predicted masks in {ws.masks_dir}",
             hint="add --segment to train and run the segmenter, --segmenter MODEL to run a "
             "trained one, or put your own <PID>.nii.gz label maps there",
         )
     sources = _feature_sources(ws, settings.masks)
     for source, features_dir in sources:
         suffix = run_suffix(features_dir)
-        masks_input = [ws.masks_dir] if source == PREDICTED else []
+        masks_input = [ws.masks_dir] if source == PipelineMasks.PREDICTED else []
         patients = features_dir / "patients.parquet"
         stages.append(Stage(
             f"extract{suffix}", _extract_action(ws.root, source, features_dir, settings),
@@ -215,15 +230,16 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
                 stages.append(Stage(  # before any stage runs, not after extraction
                     f"fit-{path.stem}{suffix}",
                     _fit_action(ws.root, path, settings.cv, features_dir, run_name),
-                    [run_dir / "metrics.json"], [patients, path],
+                    [run_dir / METRICS_FILE], [patients, path],
                     {"cv": settings.cv, "task": task}, optional=True,
+                    records={run_dir / METRICS_FILE: RunRecord},
                 ))
     if settings.report:
         report_features = sources[0][1]  # ground truth's when there are both
         stages.append(Stage(
             "report", lambda: _report(ws.root, report_features), [ws.report_dir / "index.html"],
             [ws.manifest_path, ws.validation_path, *(folder for _, folder in sources),
-             ws.runs_dir, ws.segmentation_dir / "summary.json"],
+             ws.runs_dir, ws.segmentation_dir / SUMMARY_FILE],
             {"features": report_features.name},
         ))
     return stages
@@ -232,6 +248,7 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
 def _segmentation_stages(ws: Workspace, settings: PipelineSettings) -> list[Stage]:
     stages = []
     model_dir = settings.segmenter_model or ws.segmenter_dir
+    summary = ws.segmentation_dir / SUMMARY_FILE
     if settings.segmenter_model is None:
         spec = model_spec_path(settings.segmenter_spec)
         stages.append(Stage(
@@ -245,8 +262,8 @@ def _segmentation_stages(ws: Workspace, settings: PipelineSettings) -> list[Stag
               lambda: _predict(ws.root, model_dir, settings), [ws.masks_dir],
               [ws.manifest_path, ws.validation_path, model_dir / "best.pt"]),
         Stage("segment-evaluate", lambda: _evaluate(ws.root, model_dir, settings),
-              [ws.segmentation_dir / "summary.json"],
-              [ws.masks_dir, ws.manifest_path, model_dir / "model.json"]),
+              [summary], [ws.masks_dir, ws.manifest_path, model_dir / "model.json"],
+              records={summary: SegmentationSummary}),
     ]
     return stages
 
@@ -287,11 +304,12 @@ def _evaluate(workspace: Path, model_dir: Path, settings: PipelineSettings) -> d
                           progress=settings.progress).summary
 
 
-def _feature_sources(ws: Workspace, masks: str) -> list[tuple[str, Path]]:
+def _feature_sources(ws: Workspace, masks: PipelineMasks) -> list[tuple[str, Path]]:
     """(mask source, features folder) for each extraction to run: each source has its own
     folder (:mod:`radiomics_hnc.mask_sources`), ground truth's first."""
-    names = (GROUND_TRUTH, PREDICTED) if masks == "both" else (masks,)
-    return [(name, MaskSource(name).default_features_dir(ws)) for name in names]
+    names = ((PipelineMasks.GROUND_TRUTH, PipelineMasks.PREDICTED) if masks == PipelineMasks.BOTH
+             else (masks,))
+    return [(str(name), MaskSource(str(name)).default_features_dir(ws)) for name in names]
 
 
 def _extract_action(workspace: Path, masks: str, out_dir: Path,
@@ -306,7 +324,7 @@ def _extract_action(workspace: Path, masks: str, out_dir: Path,
     return extract
 
 
-def _fit_action(workspace: Path, spec: Path, cv: str, features_dir: Path,
+def _fit_action(workspace: Path, spec: Path, cv: CVScheme, features_dir: Path,
                 name: str) -> Callable[[], Any]:
     def fit() -> Path:
         from radiomics_hnc.modeling import fit_run
@@ -327,7 +345,7 @@ def run_pipeline(
     workspace: str | Path,
     settings: PipelineSettings | None = None,
     *,
-    force: Iterable[str] = (),
+    rerun: Iterable[str] = (),
 ) -> list[StageOutcome]:
     """Run discover, validate, (segment), extract, fit and report, skipping up-to-date stages.
 
@@ -339,103 +357,10 @@ def run_pipeline(
         The workspace folder (created if missing).
     settings
         What to run and how; defaults to :class:`PipelineSettings`.
-    force
+    rerun
         Names of stages to rerun even when up to date.
     """
     settings = settings or PipelineSettings()
     workspace = Path(workspace)
     stages = pipeline_stages(Path(data_dir).expanduser().resolve(), workspace, settings)
-    return run_stages(stages, workspace / "pipeline", force=force)
-
-
-def headline(workspace: str | Path) -> dict[str, Any]:
-    """The numbers a user looks at first: segmentation, best RFS and HPV model, with 95 % CIs.
-
-    Models are compared on their fold-aware C-index / ROC AUC (``metric`` names it; runs
-    written before it existed fall back to the pooled figure) and chosen among
-    leave-one-centre-out runs when there are any. Degenerate runs have no estimate.
-    """
-    ws_root = Path(workspace)
-    numbers: dict[str, Any] = {}
-    seg = ws_root / "segmentation" / "summary.json"
-    if seg.is_file():
-        summary = json.loads(seg.read_text())
-        numbers["segmentation"] = summary.get("not_trained_on") or summary.get("overall")
-        numbers["segmentation_scope"] = (
-            "patients not used to train the segmenter" if summary.get("not_trained_on")
-            else "all patients")
-    runs = [(path.parent.name, json.loads(path.read_text()))
-            for path in sorted((ws_root / "runs").glob("*/metrics.json"))]
-    for task, pooled in (("rfs", "c_index"), ("hpv", "roc_auc")):
-        scored = []
-        for name, data in runs:
-            values = data.get("metrics", {})
-            metric = f"{pooled}_fold_aware" if f"{pooled}_fold_aware" in values else pooled
-            estimate = (values.get(metric) or {}).get("estimate")
-            if data.get("task") == task and estimate is not None and estimate == estimate:
-                scored.append({"run": name, "cv": data.get("cv"), "metric": metric,
-                               **values[metric]})
-        # Leave-one-centre-out is the headline validation; other schemes only without it.
-        loco = [run for run in scored if run["cv"] == "loco"]
-        if loco or scored:
-            numbers[task] = max(loco or scored, key=lambda run: run["estimate"])
-    return numbers
-
-
-def demo(
-    out_dir: str | Path,
-    *,
-    patients: int = 200,
-    seed: int = 0,
-    jobs: int = 2,
-    segmenter_minutes: float = 4.0,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Generate the default synthetic cohort and run the whole pipeline on it.
-
-    ``out_dir/cohort`` receives the generated dataset and its ground truth, ``out_dir/workspace``
-    the pipeline's files. Returns the headline numbers plus the generator's oracle scores.
-    """
-    out = Path(out_dir)
-    cohort_dir = out / "cohort"
-    settings = {"patients": patients, "seed": seed, "scale": "small"}
-
-    def generate() -> None:
-        from radiomics_hnc.synth import generate_cohort
-
-        generate_cohort(cohort_dir, patients, seed, scale="small", jobs=jobs, progress=progress)
-
-    run_stages([Stage("synth", generate, [cohort_dir / "ground_truth" / "oracle.json"],
-                      settings=settings)], out / "pipeline")
-    run_settings = PipelineSettings(segment=True, segmenter_minutes=segmenter_minutes,
-                                    jobs=jobs, progress=progress)
-    outcomes = run_pipeline(cohort_dir / "dataset", out / "workspace", run_settings)
-    numbers = headline(out / "workspace")
-    numbers["oracle"] = json.loads((cohort_dir / "ground_truth" / "oracle.json").read_text())
-    numbers["oracle_within_centre"] = oracle_within_centre(cohort_dir / "ground_truth")
-    numbers["stages"] = [(o.name, o.status, round(o.seconds, 1)) for o in outcomes]
-    numbers["report"] = str(Workspace(out / "workspace").report_dir / "index.html")
-    return numbers
-
-
-def oracle_within_centre(truth_dir: str | Path) -> dict[str, float]:
-    """C-index of the true risk and AUC of the true HPV probability of a generated cohort over
-    same-centre pairs (Task 2 and Task 3 patients): the yardsticks of the fold-aware
-    (within-centre) figures of leave-one-centre-out runs, as ``oracle.json`` is of the pooled
-    ones."""
-    import pandas as pd
-
-    from radiomics_hnc.modeling.dataset import survival_target
-    from radiomics_hnc.modeling.metrics import within_centre_auc, within_centre_c
-
-    truth = pd.read_parquet(Path(truth_dir) / "patients.parquet")
-    task2 = truth[truth["tasks"].str.contains("2")]
-    task3 = truth[truth["tasks"].str.contains("3")]
-    y, _ = survival_target(task2)  # the generator's outcomes are all known
-    return {
-        "c_index": round(within_centre_c(y, task2["true_risk"].to_numpy(),
-                                         task2["center"].to_numpy()), 4),
-        "hpv_auc": round(within_centre_auc(task3["true_hpv"].to_numpy().astype(int),
-                                           task3["true_hpv_probability"].to_numpy(),
-                                           task3["center"].to_numpy()), 4),
-    }
+    return run_stages(stages, workspace / "pipeline", rerun=rerun)

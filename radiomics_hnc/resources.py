@@ -7,6 +7,12 @@ from pathlib import Path
 
 from radiomics_hnc.errors import ConfigError
 
+#: Shipped model specifications that ``radiomics-hnc run`` fits by default (the clinical-only
+#: models are the baselines; rfs_mtv_clinical the pre-specified imaging comparator).
+DEFAULT_RFS_SPECS = ("rfs_clinical_cox", "rfs_mtv_clinical", "rfs_coxnet", "rfs_gbsa",
+                     "rfs_xgb_cox")
+DEFAULT_HPV_SPECS = ("hpv_clinical_logistic", "hpv_lesion_pattern", "hpv_elasticnet", "hpv_xgb")
+
 
 def model_spec_path(name_or_path: str | Path) -> Path:
     """A model specification file: an existing path as given, else a spec shipped in ``models/``.

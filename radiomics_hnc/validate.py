@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -22,9 +22,10 @@ import SimpleITK as sitk
 from radiomics_hnc.clinical import accepted_spellings
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.geometry import grid_mismatch, physical_bounds
-from radiomics_hnc.io import provenance, read_image, read_provenance, write_json
+from radiomics_hnc.io import provenance, read_image, read_provenance
 from radiomics_hnc.locks import locked_stage
 from radiomics_hnc.parallel import PatientFailure, map_patients
+from radiomics_hnc.records import RecordModel, WorkspaceRecord
 from radiomics_hnc.workspace import (
     IMAGE_ROLES,
     Workspace,
@@ -35,6 +36,7 @@ from radiomics_hnc.workspace import (
 log = logging.getLogger(__name__)
 
 ERROR, WARNING, INFO = "error", "warning", "info"
+Severity = Literal["error", "warning", "info"]
 
 #: Every check: id -> (severity, what it means).
 CHECKS: dict[str, tuple[str, str]] = {
@@ -100,7 +102,7 @@ class Finding:
 
     patient_id: str | None
     check: str
-    severity: str
+    severity: Severity
     message: str
     file: str | None = None
     expected: str | None = None
@@ -499,14 +501,44 @@ class ValidationReport:
             "by_check": dict(Counter(f.check for f in self.findings)),
         }
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "provenance": provenance(),
-            "summary": self.summary(),
-            "checks": {name: {"severity": s, "meaning": m} for name, (s, m) in CHECKS.items()},
-            "excluded": self.excluded,
-            "findings": [asdict(f) for f in self.findings],
-        }
+    def record(self) -> ValidationRecord:
+        """What ``validation.json`` holds."""
+        return ValidationRecord(
+            provenance=provenance(), summary=ValidationSummary(**self.summary()),
+            checks={name: CheckMeaning(severity=s, meaning=m) for name, (s, m) in CHECKS.items()},
+            excluded=self.excluded, findings=self.findings)
+
+
+class ValidationSummary(RecordModel):
+    """Patients checked and excluded, findings counted by severity and by check."""
+
+    patients: int
+    excluded: int
+    by_severity: dict[str, int]
+    by_check: dict[str, int]
+
+
+class CheckMeaning(RecordModel):
+    """A check's severity and what it means (:data:`CHECKS`)."""
+
+    severity: Severity
+    meaning: str
+
+
+class ValidationRecord(WorkspaceRecord):
+    """``validation.json``: every finding, and the patients later stages leave out."""
+
+    DESCRIPTION = "validation findings file (validation.json)"
+
+    provenance: dict[str, Any]
+    summary: ValidationSummary
+    checks: dict[str, CheckMeaning]
+    excluded: list[str]  # sorted ids of patients with at least one error
+    findings: list[Finding]
+
+    @classmethod
+    def rewrite_hint(cls, path: Path, raw: Any) -> str:
+        return f"rerun 'radiomics-hnc validate {path.parent}'"
 
 
 def validate_manifest(
@@ -556,6 +588,6 @@ def validate_workspace(
     manifest = ws.load_manifest()
     notes = read_provenance(ws.manifest_path).get("discovery", {})
     report = validate_manifest(manifest, notes, jobs=jobs, progress=progress)
-    write_json(report.to_json(), ws.validation_path)
+    report.record().write(ws.validation_path)
     log.info("validation: %s", report.summary())
     return report

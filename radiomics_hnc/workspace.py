@@ -8,16 +8,19 @@ through :func:`patient_file`, and folders named by the user (run names) through
 
 from __future__ import annotations
 
-import json
 import os
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from radiomics_hnc.errors import ConfigError, InputDataError
+
+if TYPE_CHECKING:
+    from radiomics_hnc.validate import ValidationRecord
 
 #: Image roles of the manifest, in display order: ``<role>_path`` and geometry columns.
 IMAGE_ROLES = ("ct", "pet", "label", "planning_ct", "dose")
@@ -183,15 +186,18 @@ class Workspace:
             )
         return pd.read_parquet(self.manifest_path)
 
-    def load_validation(self) -> dict:
-        """The findings written by ``validate`` (empty when validation was not run)."""
+    def load_validation(self) -> ValidationRecord | None:
+        """The findings written by ``validate`` (None when validation was not run)."""
+        from radiomics_hnc.validate import ValidationRecord  # validate imports this module
+
         if not self.validation_path.is_file():
-            return {"findings": [], "excluded": []}
-        return json.loads(self.validation_path.read_text())
+            return None
+        return ValidationRecord.read(self.validation_path)
 
     def excluded_patients(self) -> set[str]:
         """Patients with at least one validation error: later stages skip them."""
-        return set(self.load_validation().get("excluded", []))
+        validation = self.load_validation()
+        return set(validation.excluded) if validation is not None else set()
 
     def eligible_manifest(self) -> pd.DataFrame:
         """Manifest rows of the patients that passed validation (no errors)."""
@@ -199,57 +205,3 @@ class Workspace:
         return manifest[~manifest["patient_id"].isin(self.excluded_patients())].reset_index(
             drop=True
         )
-
-
-#: ``segmentation/summary.json`` key of the metrics over the evaluated patients the segmenter
-#: was not trained on (the headline segmentation figure); ``overall`` and ``by_center`` cover
-#: every evaluated patient, training patients included.
-UNSEEN_SEGMENTATION_KEY = "not_trained_on"
-#: ``segmentation/summary.json`` key of the model folder whose training patients were set
-#: apart (null when the masks were evaluated without one).
-SEGMENTER_MODEL_KEY = "segmenter"
-#: Label of any segmentation figure computed over patients the segmenter was trained on.
-INCLUDES_TRAINING_PATIENTS = "includes patients the segmenter was trained on"
-
-
-@dataclass(frozen=True)
-class SegmentationHeadline:
-    """The segmentation figure to show first and the patients it covers (``scope``).
-
-    ``includes_training_patients`` is None when the summary does not say which patients the
-    segmenter was trained on (evaluated without its model folder).
-    """
-
-    scope: str
-    metrics: dict
-    includes_training_patients: bool | None
-
-    def text(self) -> str:
-        """One line: DSCagg mean (per label), mean GTVp Dice and GTVn F1agg, and the scope."""
-        m = {key: _metric_text(self.metrics.get(key)) for key in (
-            "dsc_agg_mean", "dsc_agg_gtvp", "dsc_agg_gtvn", "mean_dice_gtvp", "f1agg_gtvn")}
-        return (f"DSCagg mean {m['dsc_agg_mean']} (GTVp {m['dsc_agg_gtvp']}, GTVn "
-                f"{m['dsc_agg_gtvn']}), mean Dice GTVp {m['mean_dice_gtvp']}, F1agg GTVn "
-                f"{m['f1agg_gtvn']} over {self.metrics.get('n_patients', '?')} {self.scope}")
-
-
-def _metric_text(value: object) -> str:
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return f"{value:.3f}" if is_number and not np.isnan(value) else "n/a"
-
-
-def segmentation_headline(summary: dict) -> SegmentationHeadline | None:
-    """The headline of a ``segmentation/summary.json``: the patients the segmenter was not
-    trained on when there are any, else every evaluated patient, labelled as such."""
-    unseen = summary.get(UNSEEN_SEGMENTATION_KEY)
-    if isinstance(unseen, dict):
-        return SegmentationHeadline("patients not used to train the segmenter", unseen, False)
-    overall = summary.get("overall")
-    if not isinstance(overall, dict):
-        return None
-    if summary.get(SEGMENTER_MODEL_KEY) is None:
-        return SegmentationHeadline(
-            "evaluated patients (not known whether the segmenter was trained on them)",
-            overall, None)
-    return SegmentationHeadline(f"evaluated patients ({INCLUDES_TRAINING_PATIENTS})", overall,
-                                True)

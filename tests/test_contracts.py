@@ -40,12 +40,61 @@ DEFINITIONS = _definitions()
     ("physical_bounds", "radiomics_hnc/geometry.py"),
     ("grid_mismatch", "radiomics_hnc/geometry.py"),
     ("GRID_TOLERANCE_VOXELS", "radiomics_hnc/geometry.py"),
-    ("segmentation_headline", "radiomics_hnc/workspace.py"),
     ("load_spec", "radiomics_hnc/modeling/specs.py"),
     ("load_model", "radiomics_hnc/modeling/saved_model.py"),
+    # Each workspace JSON file: one record class, beside the stage that writes it.
+    ("WorkspaceRecord", "radiomics_hnc/records.py"),
+    ("RunRecord", "radiomics_hnc/modeling/records.py"),
+    ("SegmentationSummary", "radiomics_hnc/segment/summary.py"),
+    ("ValidationRecord", "radiomics_hnc/validate.py"),
+    # The headline segmentation figure and the best model: one rule each, for the command
+    # line's headline and the report alike.
+    ("SegmentationHeadline", "radiomics_hnc/segment/summary.py"),
+    ("best_run", "radiomics_hnc/modeling/records.py"),
+    ("Headline", "radiomics_hnc/headline.py"),
+    ("DemoResult", "radiomics_hnc/demo.py"),
+    # The named choices of settings.
+    ("CVScheme", "radiomics_hnc/choices.py"),
+    ("PipelineMasks", "radiomics_hnc/choices.py"),
+    ("Backend", "radiomics_hnc/choices.py"),
+    ("ModelTask", "radiomics_hnc/choices.py"),
 ])
 def test_rule_is_defined_once(name: str, module: str) -> None:
     assert DEFINITIONS[name] == [module]
+
+
+def _constants() -> dict[str, set[str]]:
+    """Every string constant in the package -> the modules holding it."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found[node.value].add(str(path.relative_to(REPO)))
+    return found
+
+
+CONSTANTS = _constants()
+
+
+@pytest.mark.parametrize(("value", "modules"), [
+    # The validation schemes are listed once; everything else takes CVScheme.
+    ("kfold", {"radiomics_hnc/choices.py"}),
+    ("holdout", {"radiomics_hnc/choices.py"}),
+    # The workspace's JSON file names live with their records (and the workspace's paths),
+    # so nothing reads them raw.
+    ("metrics.json", {"radiomics_hnc/modeling/records.py"}),
+    ("summary.json", {"radiomics_hnc/segment/summary.py"}),
+    ("validation.json", {"radiomics_hnc/workspace.py"}),
+])
+def test_names_are_spelled_once(value: str, modules: set[str]) -> None:
+    assert CONSTANTS[value] == modules
+
+
+def test_old_spellings_of_choices_and_run_files_are_gone() -> None:
+    for name in ("SCHEMES", "SCHEME_ORDER", "scheme_rank", "MASK_CHOICES", "BACKENDS",
+                 "METRIC_ALIASES", "PER_CENTRE_KEYS", "metric_triplet", "tree_based_xgb",
+                 "_XGBSurvival"):
+        assert name not in DEFINITIONS, name
 
 
 def test_one_same_grid_tolerance() -> None:
@@ -54,13 +103,8 @@ def test_one_same_grid_tolerance() -> None:
     assert tolerances == {"GRID_TOLERANCE_VOXELS": ["radiomics_hnc/geometry.py"]}
 
 
-#: Files that still name the old DESIGN.md and belong to work merged later (issue #15, phase 2).
-_PHASE_TWO = {"radiomics_hnc/report/model_summary.py", "benchmarks/generated_cohort.py"}
-
-
 def test_design_notes_live_in_the_repository() -> None:
     assert (REPO / "docs" / "design.md").is_file()
     sources = [*PACKAGE.rglob("*.py"), *(REPO / "benchmarks").rglob("*.py"),
                REPO / "README.md", REPO / "DEVELOPERS.md", *(REPO / "docs").glob("*.md")]
-    citing = {str(p.relative_to(REPO)) for p in sources if "DESIGN.md" in p.read_text()}
-    assert citing <= _PHASE_TWO
+    assert not [str(p.relative_to(REPO)) for p in sources if "DESIGN.md" in p.read_text()]

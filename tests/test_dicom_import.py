@@ -276,7 +276,7 @@ def test_cli_import_and_errors(cohort, tmp_path):
     assert "in the log: 1 complete, 0 partial" in printed
     assert (tmp_path / "data" / "Task 1" / "HOSP-001" / "HOSP-001__PT.nii.gz").is_file()
     bad = run_cli("import-dicom", str(source), "--out", str(tmp_path / "other"), "--suv", "lbm")
-    assert bad.returncode == 1 and "unknown SUV normalisation 'lbm'" in bad.stderr
+    assert bad.returncode == 1 and "'lbm' is not one of 'bw', 'sul', 'bsa'" in bad.stderr
     inside = run_cli("import-dicom", str(source), "--out", str(source / "data"))
     assert inside.returncode == 1 and "inside the DICOM source folder" in inside.stderr
 

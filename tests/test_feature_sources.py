@@ -269,7 +269,7 @@ def test_fit_and_report_use_a_chosen_features_folder_and_name_its_source(tmp_pat
                     "preprocessing: {harmonize: false}\nselection: {method: none}\n"
                     "validation: {n_bootstrap: 5}\n")
     done = subprocess.run([sys.executable, "-c", CLI, "--quiet", "fit", "rfs", str(ws),
-                           "--model", str(spec), "--cv", "kfold", "--features", "features_v2"],
+                           "--spec", str(spec), "--cv", "kfold", "--features", "features_v2"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     metrics = json.loads((ws / "runs" / "base_kfold_v2" / "metrics.json").read_text())

@@ -69,7 +69,7 @@ def test_cli_fit_with_a_bad_param_exits_1_naming_the_spec_file_and_key(tmp_path)
     path = tmp_path / "my_gbsa.yaml"
     path.write_text("name: g\ntask: rfs\nfeatures: [PT]\nestimator: gbsa\n"
                     "params: {n_estimators: many}\n")
-    done = subprocess.run([sys.executable, "-c", CLI, "fit", "rfs", str(tmp_path), "--model",
+    done = subprocess.run([sys.executable, "-c", CLI, "fit", "rfs", str(tmp_path), "--spec",
                            str(path)], capture_output=True, text=True, timeout=300)
     message = " ".join(done.stderr.split())
     assert done.returncode == 1, done.stderr
@@ -129,7 +129,7 @@ def test_cli_fit_of_a_shipped_rfs_spec_without_hpv_says_what_to_add(tmp_path, ta
     from radiomics_hnc.io import write_parquet
 
     write_parquet(table.drop(columns="hpv_status"), tmp_path / "features" / "patients.parquet")
-    done = subprocess.run([sys.executable, "-c", CLI, "fit", "rfs", str(tmp_path), "--model",
+    done = subprocess.run([sys.executable, "-c", CLI, "fit", "rfs", str(tmp_path), "--spec",
                            "rfs_clinical_cox"], capture_output=True, text=True, timeout=300)
     message = " ".join(done.stderr.split())
     assert done.returncode == 1, done.stderr

@@ -39,6 +39,7 @@ from radiomics_hnc.modeling.dataset import (
 from radiomics_hnc.modeling.estimators import build_estimator
 from radiomics_hnc.modeling.metrics import calibration, harrell_c, hpv_metrics, time_auc
 from radiomics_hnc.modeling.pipeline import cox_score_statistic
+from radiomics_hnc.modeling.records import OOF_COLUMNS, RunRecord
 from radiomics_hnc.modeling.synthetic import HPV_SIGNAL, RFS_SIGNAL, synthetic_patients
 from radiomics_hnc.modeling.validation import make_splits, oof_rfs, pooled, survival_grid
 
@@ -92,8 +93,8 @@ def test_named_columns_add_to_the_sets_or_stand_alone(tmp_path, table):
     assert metrics["headline"]["metric"] == "roc_auc_fold_aware"
     assert np.isfinite(metrics["metrics"]["roc_auc_fold_aware"]["estimate"])
     labelled = table[table["hpv_status"].notna()]
-    assert set(metrics["per_centre"]) == set(labelled["center"])
-    assert sum(c["n"] for c in metrics["per_centre"].values()) == metrics["n_labelled"]
+    assert set(metrics["by_center"]) == set(labelled["center"])
+    assert sum(c["n"] for c in metrics["by_center"].values()) == metrics["n_labelled"]
     assert "named columns: age, tobacco, GTVp_MASK_volume_ml" in (run / "model_card.md").read_text()
     with pytest.raises(InputDataError, match=r"lacks 1 column.*GTVp_MASK_colour"):
         fit_run(tmp_path, spec.model_copy(update={"columns": [*named, "GTVp_MASK_colour"]}),
@@ -260,11 +261,11 @@ def test_a_training_fold_with_one_class_is_a_clear_error():
     centres = np.array(["A"] * 6 + ["B"] * 6)
     status = np.array([1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1])  # without B, A has no negatives
     with pytest.raises(InputDataError, match=r"fold B hold 0/6 HPV-negative/positive"):
-        make_splits("loco", centres, status, Validation(min_centre_size=2), "hpv")
+        make_splits("loco", centres, status, Validation(min_center_size=2), "hpv")
 
 
 def test_loco_pools_small_centres_and_says_so(table):
-    spec = spec_from_dict(rfs_spec(validation={"min_centre_size": 40, **FAST}))
+    spec = spec_from_dict(rfs_spec(validation={"min_center_size": 40, **FAST}))
     centres = table["center"].to_numpy()
     plan = make_splits("loco", centres, table["relapse"].to_numpy(), spec.validation, "rfs")
     small = [c for c in np.unique(centres) if (centres == c).sum() < 40]
@@ -278,7 +279,7 @@ def test_fit_run_writes_everything_and_predict_checks_columns(tmp_path, table):
                 "oof_predictions.parquet", "importance.parquet", "model_card.md"}
     assert expected <= {p.name for p in run.iterdir()}
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["cv"] == "loco" and set(metrics["per_centre"]) == set(table["center"])
+    assert metrics["cv"] == "loco" and set(metrics["by_center"]) == set(table["center"])
     c = metrics["metrics"]["c_index"]
     assert c["ci_low"] <= c["estimate"] <= c["ci_high"] and c["estimate"] > 0.6
     within = metrics["metrics"]["c_index_fold_aware"]
@@ -289,6 +290,9 @@ def test_fit_run_writes_everything_and_predict_checks_columns(tmp_path, table):
     predicted = predict_run(run, table)
     oof = pd.read_parquet(run / "oof_predictions.parquet")
     assert len(predicted) == len(oof) == len(table)
+    assert set(OOF_COLUMNS["rfs"]) <= set(oof.columns)  # what the report reads
+    record = RunRecord.read(run / "metrics.json")  # the file is exactly the record's layout
+    assert record.write(tmp_path / "again.json").read_text() == (run / "metrics.json").read_text()
     with pytest.raises(InputDataError, match=r"lacks 1 column.*GTVp_PT_suv_SUVmax"):
         predict_run(run, table.drop(columns="GTVp_PT_suv_SUVmax"))
 
@@ -304,7 +308,7 @@ def test_a_centre_without_comparable_pairs_gets_nan_per_centre_c(tmp_path, table
     with warnings.catch_warnings():  # sksurv's 0/0 warning is filtered where it arises
         warnings.simplefilter("error", RuntimeWarning)
         run = fit_run(tmp_path, spec, table=small)
-    per_centre = json.loads((run / "metrics.json").read_text())["per_centre"]
+    per_centre = json.loads((run / "metrics.json").read_text())["by_center"]
     assert np.isnan(per_centre["MDA"]["c_index"]["estimate"])
     assert per_centre["MDA"]["note"].startswith("no comparable pairs")
     assert np.isfinite(per_centre["CHUM"]["c_index"]["estimate"])
@@ -325,6 +329,7 @@ def test_hpv_run_predicts_unknown_status_patients(tmp_path, table):
     oof = pd.read_parquet(run / "oof_predictions.parquet")
     unknown = table["hpv_status"].isna().to_numpy()
     assert unknown.any() and oof["probability"][unknown].notna().all()
+    assert set(OOF_COLUMNS["hpv"]) <= set(oof.columns)  # what the report reads
     metrics = json.loads((run / "metrics.json").read_text())["metrics"]
     assert metrics["roc_auc"]["estimate"] > 0.7
     assert set(metrics) >= {"balanced_accuracy", "sensitivity", "specificity", "brier",
@@ -333,12 +338,12 @@ def test_hpv_run_predicts_unknown_status_patients(tmp_path, table):
 
 def _cli_fit(workspace: Path, table: pd.DataFrame, spec_yaml: str, *options: str,
              quiet: bool = False):
-    """``radiomics-hnc [--quiet] fit rfs WORKSPACE --model SPEC [options]`` on ``table``."""
+    """``radiomics-hnc [--quiet] fit rfs WORKSPACE --spec SPEC [options]`` on ``table``."""
     write_parquet(table, workspace / "features" / "patients.parquet")
     spec = workspace / "spec.yaml"
     spec.write_text(spec_yaml)
     return spec, CliRunner().invoke(app, [*(["--quiet"] if quiet else []), "fit", "rfs",
-                                          str(workspace), "--model", str(spec), *options])
+                                          str(workspace), "--spec", str(spec), *options])
 
 
 def test_cli_fit_and_predict(tmp_path, table):
@@ -355,7 +360,7 @@ def test_cli_fit_and_predict(tmp_path, table):
                                                           "patients.parquet"), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert pd.read_parquet(out)["risk"].notna().all()
-    wrong = runner.invoke(app, ["fit", "hpv", str(tmp_path), "--model", str(spec)])
+    wrong = runner.invoke(app, ["fit", "hpv", str(tmp_path), "--spec", str(spec)])
     assert wrong.exit_code != 0 and "is a rfs model" in str(wrong.exception)
 
 
@@ -409,14 +414,14 @@ def test_a_model_that_cannot_split_is_reported_degenerate_not_scored(tmp_path, s
                          "params: {n_estimators: 10, min_samples_leaf: 500}\n"
                          "validation: {n_bootstrap: 10}\n", "--name", "stump", quiet=True)
     assert result.exit_code == 0, result.output
-    assert "not scored, degenerate model: fold CHUM: constant predictions" in result.output
+    assert "degenerate, not scored (fold CHUM: constant predictions" in result.output
     run = tmp_path / "runs" / "stump"
     metrics = json.loads((run / "metrics.json").read_text())
     labels = [fold["fold"] for fold in metrics["folds"]]
     assert metrics["degenerate"]["folds"] == labels
     assert all(fold["degenerate"] == "constant predictions" for fold in metrics["folds"])
     assert all(np.isnan(m["estimate"]) for m in metrics["metrics"].values())
-    assert all(np.isnan(c["c_index"]["estimate"]) for c in metrics["per_centre"].values())
+    assert all(np.isnan(c["c_index"]["estimate"]) for c in metrics["by_center"].values())
     assert "Not scored: degenerate model" in (run / "model_card.md").read_text()
 
 

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import pytest
 import SimpleITK as sitk
 
+from radiomics_hnc.demo import oracle_within_centre
 from radiomics_hnc.errors import InputDataError
-from radiomics_hnc.io import read_provenance, write_json
+from radiomics_hnc.headline import headline
+from radiomics_hnc.io import read_provenance
+from radiomics_hnc.modeling.records import RunRecord
 from radiomics_hnc.pipeline import (
     PipelineSettings,
     Stage,
-    headline,
-    oracle_within_centre,
     pipeline_stages,
     run_pipeline,
     run_stages,
 )
 from radiomics_hnc.synth import generate_cohort
+from tests.record_fixtures import estimate, run_record
 
 
 def test_stages_rerun_only_when_inputs_settings_or_outputs_change(tmp_path):
@@ -42,7 +42,7 @@ def test_stages_rerun_only_when_inputs_settings_or_outputs_change(tmp_path):
     assert [o.status for o in run_stages([stage(2)], state)] == ["ran"]  # settings changed
     output.unlink()  # output lost
     assert [o.status for o in run_stages([stage(2)], state)] == ["ran"]
-    assert [o.status for o in run_stages([stage(2)], state, force=["copy"])] == ["ran"]
+    assert [o.status for o in run_stages([stage(2)], state, rerun=["copy"])] == ["ran"]
     assert len(calls) == 5 and output.read_text() == "B"
 
 
@@ -66,7 +66,7 @@ def test_an_optional_stage_that_fails_on_the_data_is_reported_and_the_rest_run(t
                            Stage("report", lambda: out.write_text("ok"), [out])],
                           tmp_path / "state")
     assert [(o.name, o.status) for o in outcomes] == [("fit-hpv", "failed"), ("report", "ran")]
-    assert "too few labelled patients" in outcomes[0].result
+    assert outcomes[0].describe() == "failed: too few labelled patients to validate hpv"
     assert not (tmp_path / "state" / "fit-hpv.json").exists() and out.read_text() == "ok"
     assert not stale.exists()  # the report must not show the earlier run's numbers
 
@@ -93,27 +93,29 @@ def test_run_goes_from_data_to_report(pipeline_run):
     assert len(patients) == 40
     assert (ws / "report" / "index.html").is_file()
     numbers = headline(ws)
-    rfs = numbers["rfs"]
-    assert 0.0 <= rfs["ci_low"] <= rfs["estimate"] <= rfs["ci_high"] <= 1.0
-    assert rfs["metric"] == "c_index_fold_aware"
+    rfs = numbers.rfs.estimate
+    assert 0.0 <= rfs.ci_low <= rfs.estimate <= rfs.ci_high <= 1.0
+    assert numbers.rfs.record.headline.metric == "c_index_fold_aware"
     oracle = oracle_within_centre(cohort.ground_truth_dir)  # the yardstick of fold-aware C
     assert 0.5 < oracle["c_index"] <= 1.0 and 0.5 < oracle["hpv_auc"] <= 1.0
-    assert numbers["hpv"]["run"] == "hpv_clinical_logistic_kfold"
+    assert numbers.hpv.run == "hpv_clinical_logistic_kfold"
 
 
 def test_headline_compares_fold_aware_figures_and_skips_degenerate_runs(tmp_path):
-    def run(name, fold_aware, pooled):
-        ci = {"ci_low": 0.0, "ci_high": 1.0}
-        write_json({"task": "rfs", "cv": "loco", "metrics": {
-            "c_index_fold_aware": {"estimate": fold_aware, **ci},
-            "c_index": {"estimate": pooled, **ci}}}, tmp_path / "runs" / name / "metrics.json")
+    def run(name, fold_aware, pooled, **fields):
+        run_record(name, "rfs", "loco", {"c_index_fold_aware": estimate(fold_aware),
+                                         "c_index": estimate(pooled)}, **fields).write(
+            tmp_path / "runs" / name / "metrics.json")
 
-    run("constant", float("nan"), 0.43)  # degenerate: not scored
+    run("constant", float("nan"), 0.43)  # no figure: not scored
+    run("degenerate", 0.9, 0.9, degenerate={"folds": ["A"], "reason": "fold A: constant"})
     run("pooled_high", 0.61, 0.75)
     run("fold_aware_high", 0.70, 0.66)
-    best = headline(tmp_path)["rfs"]
-    assert (best["run"], best["metric"], best["estimate"]) == (
+    best = headline(tmp_path).rfs
+    assert (best.run, best.record.headline.metric, best.estimate.estimate) == (
         "fold_aware_high", "c_index_fold_aware", 0.70)
+    assert best.text() == ("RFS best model fold_aware_high (loco): C-index (fold-aware) 0.700 "
+                           "(95% CI 0.650-0.750)")
 
 
 def test_second_run_is_all_up_to_date_and_a_change_reruns_what_depends_on_it(pipeline_run):
@@ -222,8 +224,7 @@ def test_both_mask_sources_give_two_feature_tables_and_two_sets_of_runs(tmp_path
         "predicted")
     for run, source in (("rfs_clinical_cox_kfold", "ground-truth"),
                         ("rfs_clinical_cox_kfold_predicted", "predicted")):
-        metrics = json.loads((ws / "runs" / run / "metrics.json").read_text())
-        assert metrics["features"]["mask_source"] == source
+        assert RunRecord.read(ws / "runs" / run / "metrics.json").features.mask_source == source
 
 
 def test_predicted_masks_alone_have_their_own_folder_runs_and_report_input(tmp_path):

@@ -13,15 +13,16 @@ import yaml
 from scipy.optimize import approx_fprime
 
 from radiomics_hnc.discover import discover
-from radiomics_hnc.io import write_json, write_parquet
+from radiomics_hnc.io import write_parquet
+from radiomics_hnc.modeling.records import RunRecord
 from radiomics_hnc.report import build_report, build_sections
 from radiomics_hnc.report import stats as report_stats
 from radiomics_hnc.report.content import Table
 from radiomics_hnc.report.harmonisation import centre_effect, feature_matrix
-from radiomics_hnc.report.inputs import metric_triplet
 from radiomics_hnc.validate import validate_workspace
 from radiomics_hnc.workspace import Workspace
 from tests.data_fixtures import CSV_COLUMNS_2025, tiny_images, write_patient
+from tests.record_fixtures import estimate, run_record, scores, segmentation_summary
 
 CENTRES = ("CHUM", "CHUP", "MDA")
 PER_CENTRE = 12
@@ -46,7 +47,7 @@ def _clinical(pids: list[str], rng: np.random.Generator) -> pd.DataFrame:
 
 
 def make_workspace(root: Path, *, segmentation: bool = True, features: bool = True,
-                   runs: bool = True, seed: int = 0) -> Path:
+                   runs: bool = True, seed: int = 0, masks_dir: str = "masks") -> Path:
     """A small workspace: discovered/validated phantoms plus stage outputs in their formats."""
     rng = np.random.default_rng(seed)
     data, ws_root = root / "data", root / "ws"
@@ -67,7 +68,7 @@ def make_workspace(root: Path, *, segmentation: bool = True, features: bool = Tr
     write_parquet(manifest, ws.manifest_path)
     eligible = ws.eligible_manifest()
     if segmentation:
-        _write_segmentation(ws, eligible, rng)
+        _write_segmentation(ws, eligible, rng, masks_dir)
     if features:
         _write_features(ws, eligible, rng)
     if runs:
@@ -75,16 +76,19 @@ def make_workspace(root: Path, *, segmentation: bool = True, features: bool = Tr
     return ws_root
 
 
-def _write_segmentation(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Generator) -> None:
+def _write_segmentation(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Generator,
+                        masks_dir: str = "masks") -> None:
+    """Masks in ``WORKSPACE/<masks_dir>`` and the metrics and summary of their evaluation."""
     rows = []
-    ws.masks_dir.mkdir(parents=True, exist_ok=True)
+    masks = ws.root / masks_dir
+    masks.mkdir(parents=True, exist_ok=True)
     for row in manifest.itertuples():
         label = sitk.ReadImage(row.label_path)
         array = sitk.GetArrayFromImage(label)
         predicted = np.roll(array, int(rng.integers(0, 3)), axis=2)
         image = sitk.GetImageFromArray(predicted)
         image.CopyInformation(label)
-        sitk.WriteImage(image, str(ws.masks_dir / f"{row.patient_id}.nii.gz"))
+        sitk.WriteImage(image, str(masks / f"{row.patient_id}.nii.gz"))
         dice = [2 * ((array == k) & (predicted == k)).sum() / ((array == k).sum()
                                                                + (predicted == k).sum())
                 for k in (1, 2)]
@@ -92,11 +96,9 @@ def _write_segmentation(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Ge
                      "dice_gtvp": dice[0], "dice_gtvn": dice[1], "hd95_gtvp_mm": 2.0})
     metrics = pd.DataFrame(rows)
     write_parquet(metrics, ws.segmentation_dir / "segmentation_metrics.parquet")
-    summary = {"overall": {"dsc_agg_gtvp": 0.81, "dsc_agg_gtvn": 0.7, "dsc_agg_mean": 0.755,
-                           "mean_dice_gtvp": float(metrics["dice_gtvp"].mean()),
-                           "f1agg_gtvn": 0.66},
-               "by_center": {c: {"dsc_agg_gtvp": 0.8, "f1agg_gtvn": 0.6} for c in CENTRES}}
-    write_json(summary, ws.segmentation_dir / "summary.json")
+    overall = scores(0.81, n=len(metrics), mean_dice_gtvp=float(metrics["dice_gtvp"].mean()))
+    segmentation_summary(overall, {c: scores(0.8) for c in CENTRES},
+                         masks_dir=masks_dir).write(ws.segmentation_dir / "summary.json")
 
 
 def _write_features(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Generator) -> None:
@@ -115,16 +117,10 @@ def _write_features(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Genera
                   ws.features_dir / "errors.parquet")
 
 
-def _ci(estimate: float) -> dict[str, float]:
-    return {"estimate": estimate, "ci_low": estimate - 0.05, "ci_high": estimate + 0.05,
-            "n_bootstrap": 200}
-
-
-def _write_run(folder: Path, spec: dict, metrics: dict, oof: pd.DataFrame) -> None:
+def _write_run(folder: Path, spec: dict, record: RunRecord, oof: pd.DataFrame) -> None:
     """A run folder as radiomics_hnc.modeling.runs writes it (minus the model file)."""
     write_parquet(oof, folder / "oof_predictions.parquet")
-    write_json({"metrics": metrics.pop("metrics"), "pooled_centres": [], **metrics,
-                "spec": spec["name"], "task": spec["task"]}, folder / "metrics.json")
+    record.write(folder / "metrics.json")
     (folder / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     write_parquet(pd.DataFrame({"feature": ["GTVp_PT_suv_SUVmax", "GTVall_PT_suv_MTV", "age"],
                                 "importance": [0.5, 0.2, 0.1], "method": "shap"}),
@@ -142,17 +138,17 @@ def _write_runs(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Generator)
                             "rfs_days": known["rfs_days"], "risk": risk})
         for horizon in (365, 730, 1095):
             oof[f"survival_{horizon}d"] = np.exp(-np.exp(risk - 1) * horizon / 1000)
-        metrics = {"metrics": {"c_index_fold_aware": _ci(c_index + 0.02),
-                               "c_index": _ci(c_index), "uno_c": _ci(c_index - 0.01),
-                               "auc_730d": _ci(0.7), "ibs": _ci(0.18)}, "cv": scheme,
-                   "fold_summary": {"metric": "c_index", "mean": c_index, "sd": 0.04,
-                                    "n_folds": 3, "n_scored": 3}}
-        if scheme == "loco":  # per-centre C as runs written before the bootstrap CIs had it
-            metrics["per_centre"] = {c: {"n": PER_CENTRE, "c_index": 0.6 + 0.05 * i}
-                                     for i, c in enumerate(CENTRES)}
+        metrics = {"c_index_fold_aware": estimate(c_index + 0.02), "c_index": estimate(c_index),
+                   "uno_c": estimate(c_index - 0.01), "auc_730d": estimate(0.7),
+                   "ibs": estimate(0.18)}
+        if scheme == "loco":  # a centre without a bootstrap interval
+            extra = {"by_center": {c: {"n": PER_CENTRE, "events": 5, "few_events": False,
+                                       "note": None, "c_index": estimate(0.6 + 0.05 * i, 0)}
+                                   for i, c in enumerate(CENTRES)}}
         else:
-            metrics["degenerate"] = {"folds": ["k1"], "reason": "fold k1: constant predictions"}
-        _write_run(ws.runs_dir / f"rfs_xgb_cox_{scheme}", spec, metrics, oof)
+            extra = {"degenerate": {"folds": ["k1"], "reason": "fold k1: constant predictions"}}
+        _write_run(ws.runs_dir / f"rfs_xgb_cox_{scheme}", spec,
+                   run_record("rfs_xgb_cox", "rfs", scheme, metrics, **extra), oof)
     status = manifest["hpv_status"].astype(float).to_numpy()
     probability = np.clip(0.3 + 0.4 * np.nan_to_num(status, nan=0.5)
                           + rng.normal(0, 0.2, len(manifest)), 0, 1)
@@ -162,18 +158,20 @@ def _write_runs(ws: Workspace, manifest: pd.DataFrame, rng: np.random.Generator)
                         "predicted": (probability >= 0.45).astype(int)})
     spec = {"name": "hpv_elasticnet", "task": "hpv", "features": ["PT", "CT"],
             "columns": ["age", "GTVp_MASK_count"],
-            "estimator": "logistic_elasticnet", "preprocessing": {"harmonize": True}}
+            "estimator": "elasticnet_logistic", "preprocessing": {"harmonize": True}}
+    inputs = {"n_inputs": 4, "n_usable": 1, "n_used_by_final_model": 1,
+              "mostly_missing": ["age"], "n_mostly_missing": 3, "constant": [], "n_constant": 0,
+              "warning": "only 1 of 4 inputs usable: 3 missing for more than half of the "
+                         "patients (age, ...)"}
+    by_center = {c: {"n": PER_CENTRE, "positives": 6, "negatives": 6 - 6 * (i == 0),
+                     "roc_auc": estimate(float("nan") if i == 0 else 0.7 + 0.05 * i),
+                     "few_events": i == 0, "note": "one class only" if i == 0 else None}
+                 for i, c in enumerate(CENTRES)}
     _write_run(ws.runs_dir / "hpv_elasticnet_loco", spec,
-               {"metrics": {"roc_auc": _ci(0.8), "roc_auc_within_centre": _ci(0.83),
-                            "balanced_accuracy": _ci(0.7)}, "cv": "loco",
-                "inputs": {"n_inputs": 4, "n_usable": 1, "warning": "only 1 of 4 inputs "
-                           "usable: 3 missing for more than half of the patients (age, ...)"},
-                "per_centre": {c: {"n": PER_CENTRE, "positives": 6, "negatives": 6 - 6 * (i == 0),
-                                   "roc_auc": _ci(float("nan") if i == 0 else 0.7 + 0.05 * i),
-                                   "few_events": i == 0,
-                                   "note": "one class only" if i == 0 else None}
-                               for i, c in enumerate(CENTRES)}},
-               oof)
+               run_record("hpv_elasticnet", "hpv", "loco",
+                          {"roc_auc": estimate(0.8), "roc_auc_fold_aware": estimate(0.83),
+                           "balanced_accuracy": estimate(0.7)},
+                          inputs=inputs, by_center=by_center), oof)
 
 
 @pytest.fixture(scope="module")
@@ -355,13 +353,6 @@ def test_categorical_test_choice() -> None:
     assert report_stats.compare_categorical(three, groups)[1] == "chi-square (Monte Carlo)"
 
 
-def test_metric_spellings() -> None:
-    assert metric_triplet({"c_index": 0.7}, "c_index")[0] == 0.7
-    assert metric_triplet({"metrics": {"harrell_c": {"value": 0.6, "ci": [0.5, 0.7]}}},
-                          "c_index") == (0.6, 0.5, 0.7)
-    assert np.isnan(metric_triplet({}, "ibs")[0])
-
-
 def test_centre_effect_detects_a_shifted_feature() -> None:
     rng = np.random.default_rng(0)
     centres = np.repeat(["A", "B", "C"], 30)
@@ -385,15 +376,6 @@ def test_cli_report(full_workspace: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (tmp_path / "r" / "index.html").is_file()
     assert "index.html" in result.output
-
-
-def test_segmentation_summary_flattens_labels_and_centres() -> None:
-    from radiomics_hnc.report.segmentation import summary_table
-
-    table = summary_table({"overall": {"GTVp": {"dsc_agg": 0.8}, "dsc_agg_mean": 0.7},
-                           "per_center": {"A": {"GTVp": {"dsc_agg": 0.9}}}})
-    assert list(table["Scope"]) == ["All centres", "A"]
-    assert table.loc[1, "GTVp DSCagg"] == 0.9 and table.loc[0, "DSCagg mean"] == 0.7
 
 
 class CentreStandardiser:
@@ -434,3 +416,33 @@ def test_log_rank_is_not_computable_rather_than_an_error_on_tiny_groups() -> Non
     assert all(np.isnan(report_stats.log_rank(time, np.zeros(6), group)))  # no events at all
     assert report_stats.p_text(float("nan")) == "p not computable"
     assert report_stats.log_rank(time, event, np.array(list("aaabbb")))[1] > 0
+
+
+def test_overlays_draw_the_masks_the_summary_evaluated(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "own masks"  # `segment evaluate --masks` on a folder of one's own
+    ws = make_workspace(tmp_path, features=False, runs=False, masks_dir=str(elsewhere))
+    assert not Workspace(ws).masks_dir.exists()
+    section = next(s for s in build_sections(ws, dpi=LOW_DPI) if s.id == "segmentation")
+    overlays = [b for b in section.blocks if getattr(b, "alt", "") ==
+                "PET/CT overlays with contours"]
+    assert len(overlays) == 1
+
+
+def test_user_strings_with_dollar_signs_draw_literally_in_figures() -> None:
+    from radiomics_hnc.report.figures import plain
+    from radiomics_hnc.report.model_summary import importance_figure, per_centre_figures
+    from radiomics_hnc.report.segmentation import dice_boxplot
+
+    centre, feature = r"$\foo$", r"GTVp_PT_$\alpha$_x"  # mathtext would raise on both
+    assert plain(centre) == r"\$\foo\$"
+    dice = pd.DataFrame({"center": [centre, "B", centre, "B"], "dice_gtvp": [0.8, 0.7, 0.9, 0.6]})
+    assert dice_boxplot(dice, ["dice_gtvp"], LOW_DPI).startswith("data:image/png")
+    forest = pd.DataFrame({"Run": "r", "Centre": [centre], "Patients": [10], "Events": [3],
+                           "C": [0.6], "CI low": [0.5], "CI high": [0.7], "Few events": [False]})
+    assert len(per_centre_figures(forest, "C", LOW_DPI)) == 1
+
+    class Importance:
+        name, spec_name = "r", "s"
+        importance = pd.DataFrame({"feature": [feature], "importance": [1.0], "method": "x"})
+
+    assert importance_figure(Importance(), LOW_DPI) is not None

@@ -127,7 +127,7 @@ def _run_folder(folder: Path, task: str = "rfs") -> Path:
     """A run folder's metadata (features.json, spec.yaml) for a model file put there."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "features.json").write_text(json.dumps({"columns": ["age"],
-                                                      "centre_column": "center"}))
+                                                      "center_column": "center"}))
     (folder / "spec.yaml").write_text(yaml.safe_dump({"name": "t", "task": task}))
     return folder
 
@@ -257,7 +257,7 @@ def test_run_names_cannot_leave_the_workspace(tmp_path, monkeypatch, capsys, nam
     write_parquet(table, ws / "features" / "patients.parquet")
     spec = tmp_path / "spec.yaml"
     spec.write_text("name: base\ntask: rfs\nfeatures: [clinical]\nestimator: coxph\n")
-    code, output = cli(monkeypatch, capsys, "fit", "rfs", str(ws), "--model", str(spec), "--name",
+    code, output = cli(monkeypatch, capsys, "fit", "rfs", str(ws), "--spec", str(spec), "--name",
                        name)
     assert code == 1 and f"run name {name!r} cannot be used as a folder name" in output
     assert "(a path separator)" in output
@@ -265,7 +265,7 @@ def test_run_names_cannot_leave_the_workspace(tmp_path, monkeypatch, capsys, nam
     assert not (ws / "runs").exists()
     spec.write_text(f"name: {json.dumps(name)}\ntask: rfs\nfeatures: [clinical]\n"
                     "estimator: coxph\n")
-    code, output = cli(monkeypatch, capsys, "fit", "rfs", str(ws), "--model", str(spec))
+    code, output = cli(monkeypatch, capsys, "fit", "rfs", str(ws), "--spec", str(spec))
     assert code == 1 and f"{name!r} cannot name a run folder" in output and str(spec) in output
 
 
@@ -369,7 +369,7 @@ def test_progress_descriptions_print_literally(capsys):
 
 @pytest.mark.parametrize("command", [
     ("extract", "{file}"),
-    ("fit", "rfs", "{file}", "--model", "rfs_clinical_cox"),
+    ("fit", "rfs", "{file}", "--spec", "rfs_clinical_cox"),
     ("report", "{file}"),
     ("validate", "{file}"),
     ("discover", "{data}", "--out", "{file}"),

@@ -226,14 +226,15 @@ def test_evaluation_of_ground_truth_is_perfect_and_written(trained, tmp_path):
         shutil.copy(row.label_path, tmp_path / f"{row.patient_id}.nii.gz")
     (tmp_path / "HGJ-003.nii.gz").unlink()
     result = evaluate_masks(ws, tmp_path)
-    overall = result.summary["overall"]
-    assert overall["dsc_agg_gtvp"] == overall["dsc_agg_gtvn"] == overall["f1agg_gtvn"] == 1.0
+    overall = result.summary.overall
+    assert overall.dsc_agg_gtvp == overall.dsc_agg_gtvn == overall.f1agg_gtvn == 1.0
     assert [f.patient_id for f in result.failures] == ["HGJ-003"]
     written = pd.read_parquet(ws / "segmentation" / "segmentation_metrics.parquet")
     assert len(written) == 5 and (written["dice_gtvp"] == 1.0).all()
-    assert (ws / "segmentation" / "summary.json").is_file()
+    written_summary = json.loads((ws / "segmentation" / "summary.json").read_text())
+    assert written_summary["masks_dir"] == str(tmp_path)  # outside the workspace: absolute
     # No model folder (none given, no WORKSPACE/segmenter): training patients are unknown.
-    assert result.summary["segmenter"] is None and "not_trained_on" not in result.summary
+    assert result.summary.segmenter is None and "not_trained_on" not in written_summary
     assert "trained_on" not in written.columns
 
 
@@ -254,14 +255,14 @@ def test_evaluation_sets_apart_the_patients_the_segmenter_was_trained_on(trained
     _masks_good_on_training_patients(ws, tmp_path / "masks")
     evaluated = evaluate_masks(ws, tmp_path / "masks", model_dir=model)
     summary = evaluated.summary
-    assert summary["segmenter"] == str(model)
-    unseen, overall = summary["not_trained_on"], summary["overall"]
-    assert unseen["n_patients"] == 3 and unseen["n_trained_on"] == 0
-    assert unseen["dsc_agg_gtvn"] == 0.0 and unseen["dsc_agg_gtvp"] == 1.0
-    assert overall["n_patients"] == 6 and overall["n_trained_on"] == 3
-    assert 0.0 < overall["dsc_agg_gtvn"] < 1.0  # training patients lift the all-patient figure
-    assert list(summary["not_trained_on_by_center"]) == ["CHUM"]
-    assert summary["by_center"]["HGJ"]["n_trained_on"] == 3
+    assert summary.segmenter == str(model)
+    unseen, overall = summary.not_trained_on, summary.overall
+    assert unseen.n_patients == 3 and unseen.n_trained_on == 0
+    assert unseen.dsc_agg_gtvn == 0.0 and unseen.dsc_agg_gtvp == 1.0
+    assert overall.n_patients == 6 and overall.n_trained_on == 3
+    assert 0.0 < overall.dsc_agg_gtvn < 1.0  # training patients lift the all-patient figure
+    assert list(summary.not_trained_on_by_center) == ["CHUM"]
+    assert summary.by_center["HGJ"].n_trained_on == 3
     written = pd.read_parquet(ws / "segmentation" / "segmentation_metrics.parquet")
     assert dict(zip(written["patient_id"], written["trained_on"], strict=True)) == {
         f"{c}-00{n}": c == "HGJ" for c in ("CHUM", "HGJ") for n in (1, 2, 3)}
@@ -269,17 +270,17 @@ def test_evaluation_sets_apart_the_patients_the_segmenter_was_trained_on(trained
 
 def test_report_and_cli_headline_is_the_unseen_patient_figure(trained, tmp_path):
     from radiomics_hnc.report import build_report
-    from radiomics_hnc.workspace import segmentation_headline
+    from radiomics_hnc.segment.summary import SegmentationSummary
 
     ws, model, _ = trained
     _masks_good_on_training_patients(ws, tmp_path / "masks")
     cli = CliRunner().invoke(app, ["segment", "evaluate", str(ws), "--masks",
                                    str(tmp_path / "masks"), "--model", str(model)])
     assert cli.exit_code == 0, cli.output
-    summary = json.loads((ws / "segmentation" / "summary.json").read_text())
-    headline = segmentation_headline(summary)
-    assert headline.metrics == summary["not_trained_on"] and headline.metrics["n_patients"] == 3
-    expected = (f"DSCagg mean {summary['not_trained_on']['dsc_agg_mean']:.3f} (GTVp 1.000, "
+    summary = SegmentationSummary.read(ws / "segmentation" / "summary.json")
+    headline = summary.headline()
+    assert headline.metrics == summary.not_trained_on and headline.metrics.n_patients == 3
+    expected = (f"DSCagg mean {summary.not_trained_on.dsc_agg_mean:.3f} (GTVp 1.000, "
                 "GTVn 0.000)")
     assert expected in headline.text() and "patients not used to train the segmenter" in (
         headline.text())
@@ -289,7 +290,7 @@ def test_report_and_cli_headline_is_the_unseen_patient_figure(trained, tmp_path)
     table = pd.read_csv(tmp_path / "report" / "tables" / "segmentation_summary.csv")
     first = table.iloc[0]
     assert first["Scope"] == "Not trained on: All centres"
-    assert first["DSCagg mean"] == round(summary["not_trained_on"]["dsc_agg_mean"], 4)
+    assert first["DSCagg mean"] == round(summary.not_trained_on.dsc_agg_mean, 4)
     labelled = table.set_index("Scope")
     assert labelled.loc["All centres (includes patients the segmenter was trained on)",
                         "n patients"] == 6
@@ -315,8 +316,8 @@ def test_evaluation_needs_a_finished_model_folder(trained, tmp_path):
     shutil.copy(ws / "manifest.parquet", copy / "manifest.parquet")
     shutil.copytree(model, copy / "segmenter")
     summary = evaluate_masks(copy, tmp_path / "masks").summary
-    assert summary["segmenter"] == str(copy / "segmenter")
-    assert summary["not_trained_on"]["n_patients"] == 3
+    assert summary.segmenter == str(copy / "segmenter")
+    assert summary.not_trained_on.n_patients == 3
 
 
 def test_cli_predict_and_evaluate(trained):
@@ -324,6 +325,11 @@ def test_cli_predict_and_evaluate(trained):
     runner = CliRunner()
     predicted = runner.invoke(app, ["segment", "predict", str(ws), "--model", str(model)])
     assert predicted.exit_code == 0, predicted.output
+    again = runner.invoke(app, ["segment", "predict", str(ws), "--model", str(model),
+                                "--overwrite"])  # the old spelling of --force
+    assert again.exit_code == 0, again.output
+    assert "--overwrite is deprecated, use --force" in again.output
+    assert "written" in again.output and "up to date" not in again.output
     evaluated = runner.invoke(app, ["segment", "evaluate", str(ws)])
     assert evaluated.exit_code == 0, evaluated.output
     assert "DSCagg" in evaluated.output and "HGJ" in evaluated.output

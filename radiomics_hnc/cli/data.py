@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from radiomics_hnc.cli.common import console, state
-from radiomics_hnc.discover import discover
 from radiomics_hnc.errors import InputDataError
-from radiomics_hnc.validate import ValidationReport, validate_manifest, validate_workspace
-from radiomics_hnc.workspace import Workspace, check_writable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from radiomics_hnc.validate import ValidationReport
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -22,6 +25,9 @@ def discover_command(
     out: Path = typer.Option(..., "--out", "-o", help="Workspace folder for manifest.parquet."),
 ) -> None:
     """Find every patient's images and clinical data and write WORKSPACE/manifest.parquet."""
+    from radiomics_hnc.discover import discover
+    from radiomics_hnc.workspace import Workspace, check_writable
+
     check_writable(out)
     manifest = discover(data, out)
     if not state.quiet:
@@ -42,6 +48,10 @@ def validate_command(
     Writes validation.json into the workspace. Patients with errors are excluded from later
     stages; warnings do not exclude. Exit code 0 even when patients are excluded.
     """
+    from radiomics_hnc.discover import discover
+    from radiomics_hnc.validate import validate_manifest, validate_workspace
+    from radiomics_hnc.workspace import Workspace, check_writable
+
     if target.is_file():
         raise InputDataError("expected a workspace or a dataset folder, found a file",
                              path=target, hint="pass the folder, not a file in it")
@@ -83,7 +93,7 @@ def print_validation(report: ValidationReport, show_info: bool = False) -> None:
     )
 
 
-def _print_manifest_summary(manifest) -> None:
+def _print_manifest_summary(manifest: pd.DataFrame) -> None:
     with_images = manifest["ct_path"].notna() | manifest["pet_path"].notna()
     table = Table("centre", "patients", "CT+PET", "label", "dose", "clinical", "HPV known",
                   title="Discovered patients")

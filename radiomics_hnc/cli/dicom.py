@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from radiomics_hnc.choices import NonuniformSlices, SUVNormalisation
 from radiomics_hnc.cli.common import console, state
-from radiomics_hnc.workspace import check_writable
 
 _STATUS_STYLE = {"imported": "green", "partial": "yellow", "failed": "bold red"}
 
@@ -21,11 +21,13 @@ def import_dicom_command(
     roi_map: Path = typer.Option(
         None, "--roi-map", help="YAML of ROI name rules for GTVp/GTVn; default the packaged "
         "roi_map.yaml (see the user guide)."),
-    suv: str = typer.Option("bw", "--suv", help="SUV normalisation: bw (body weight), sul "
-                            "(lean body mass, Janmahasatian) or bsa (body surface area)."),
-    nonuniform: str = typer.Option(
-        "refuse", "--nonuniform", help="Series with uneven slice spacing: refuse (the patient "
-        "fails, the log says where) or resample (linear interpolation, logged)."),
+    suv: SUVNormalisation = typer.Option(
+        SUVNormalisation.BW, "--suv", help="SUV normalisation: bw (body weight), sul (lean "
+        "body mass, Janmahasatian) or bsa (body surface area)."),
+    nonuniform: NonuniformSlices = typer.Option(
+        NonuniformSlices.REFUSE, "--nonuniform", help="Series with uneven slice spacing: "
+        "refuse (the patient fails, the log says where) or resample (linear interpolation, "
+        "logged)."),
     center: str = typer.Option("EXT", "--center",
                                help="Centre code: patient ids are CENTER-001, CENTER-002..."),
     skip_series: str = typer.Option(
@@ -44,6 +46,7 @@ def import_dicom_command(
     'radiomics-hnc discover DATA --out WORKSPACE'.
     """
     from radiomics_hnc.dicom import import_dicom
+    from radiomics_hnc.workspace import check_writable
 
     check_writable(out, "output folder")
     result = import_dicom(source, out, roi_map=roi_map, jobs=jobs, normalisation=suv,

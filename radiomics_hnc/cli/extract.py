@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
+from radiomics_hnc.choices import Backend
 from radiomics_hnc.cli.common import console, state
-from radiomics_hnc.workspace import check_writable
 
 
 def extract_command(
@@ -17,7 +17,8 @@ def extract_command(
         help="ground-truth (dataset label maps), predicted (WORKSPACE/masks) or a folder of "
         "<PID>.nii.gz label maps on the CT grid."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Patients processed in parallel."),
-    backend: str = typer.Option("loky", "--backend", help="loky (local processes) or dask."),
+    backend: Backend = typer.Option(Backend.LOKY, "--backend",
+                                    help="loky (local processes) or dask."),
     scheduler: str = typer.Option(None, "--scheduler",
                                   help="Dask scheduler address, e.g. tcp://HOST:8786."),
     ct_config: Path = typer.Option(
@@ -49,6 +50,7 @@ def extract_command(
         load_feature_configs,
     )
     from radiomics_hnc.mask_sources import MaskSource, features_folder
+    from radiomics_hnc.workspace import check_writable
 
     check_writable(workspace)
     configs = load_feature_configs(ct_config, pet_config, dose_config, filters=filters)

@@ -1,24 +1,31 @@
-"""CLI for models: ``radiomics-hnc fit rfs|hpv WORKSPACE --model SPEC`` and ``predict``."""
+"""CLI for models: ``radiomics-hnc fit rfs|hpv WORKSPACE --spec SPEC`` and ``predict``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
 
-from radiomics_hnc.cli.common import console, state
+from radiomics_hnc.choices import CVScheme, ModelTask
+from radiomics_hnc.cli.common import console, deprecated_alias, state
 from radiomics_hnc.errors import ConfigError
-from radiomics_hnc.workspace import check_writable
+
+if TYPE_CHECKING:
+    from radiomics_hnc.modeling.records import RunRecord
 
 
 def fit_command(
-    task: str = typer.Argument(..., help="rfs (recurrence-free survival) or hpv (HPV status)."),
+    task: ModelTask = typer.Argument(..., help="rfs (recurrence-free survival) or hpv (HPV "
+                                     "status)."),
     workspace: Path = typer.Argument(..., help="Workspace with features/patients.parquet."),
-    model: Path = typer.Option(..., "--model", "-m",
-                               help="Model spec, e.g. models/rfs_xgb_cox.yaml."),
-    cv: str = typer.Option(None, "--cv", help="loco (default), kfold or holdout."),
+    spec: Path = typer.Option(None, "--spec", help="Model spec: a YAML file or the name of a "
+                              "shipped spec, e.g. rfs_xgb_cox (required)."),
+    old_model: Path = typer.Option(None, "--model", "-m", hidden=True,
+                                   help="Deprecated spelling of --spec."),
+    cv: CVScheme = typer.Option(None, "--cv", help="Validation scheme (default: the spec's "
+                                "validation.cv, loco unless it says otherwise)."),
     name: str = typer.Option(None, "--name", help="Run folder name (default SPEC_CV, plus "
                              "_predicted or _NAME for features from another mask source)."),
     features: str = typer.Option(
@@ -29,45 +36,44 @@ def fit_command(
     """Validate a model out of fold, refit it on all patients and write WORKSPACE/runs/NAME."""
     from radiomics_hnc.mask_sources import features_folder
     from radiomics_hnc.modeling import fit_run, load_spec
+    from radiomics_hnc.modeling.records import METRICS_FILE, RunRecord
+    from radiomics_hnc.workspace import check_writable
+
+    spec = deprecated_alias(spec, old_model, "--spec", "--model")
+    if spec is None:
+        raise ConfigError("fit needs a model spec", hint="pass --spec FILE or --spec NAME "
+                          "(a shipped spec such as rfs_coxnet)")
     check_writable(workspace)
-    spec = load_spec(model)
-    if task not in ("rfs", "hpv"):
-        raise ConfigError(f"task must be rfs or hpv, got {task!r}")
-    if spec.task != task:
-        raise ConfigError(f"spec {spec.name!r} is a {spec.task} model, not {task}", path=model)
-    if cv is not None and cv not in ("loco", "kfold", "holdout"):
-        raise ConfigError(f"--cv must be loco, kfold or holdout, got {cv!r}")
-    run_dir = fit_run(workspace, spec, cv=cv, name=name,
+    model_spec = load_spec(spec)
+    if model_spec.task != task:
+        raise ConfigError(f"spec {model_spec.name!r} is a {model_spec.task} model, not {task}",
+                          path=spec)
+    run_dir = fit_run(workspace, model_spec, cv=cv, name=name,
                       features_dir=features_folder(workspace, features))
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    if metrics.get("degenerate"):  # warnings: shown even with --quiet
-        console.print(Text(f"not scored, degenerate model: {metrics['degenerate']['reason']}",
-                           style="bold red"))
-    if (metrics.get("inputs") or {}).get("warning"):
-        console.print(Text(f"warning: {metrics['inputs']['warning']}", style="yellow"))
+    record = RunRecord.read(run_dir / METRICS_FILE)
+    for warning in record.warnings():  # shown even with --quiet
+        console.print(Text(f"warning: {warning}", style="bold red" if record.degenerate
+                           else "yellow"))
     if not state.quiet:
-        _print_metrics(metrics)
+        _print_metrics(record)
     console.print(f"run: {run_dir}")
 
 
-def _print_metrics(metrics: dict) -> None:
+def _print_metrics(record: RunRecord) -> None:
     """Headline (fold-aware) metric first, the per-fold spread, then the secondary ones."""
-    headline = metrics.get("headline", {})
-    values = dict(metrics["metrics"])
-    order = [headline.get("metric")] if headline.get("metric") in values else []
-    for key in [*order, *(k for k in values if k not in order)]:
-        value = values[key]
-        title = f"{key} (headline)" if key in order else key
-        console.print(Text(f"{title:>30}: {value['estimate']:.3f} "
-                           f"[{value['ci_low']:.3f}, {value['ci_high']:.3f}]"))
-    if headline:
-        console.print(Text(f"headline: {headline['definition']}"))
-    summary = metrics.get("fold_summary")
-    if summary and summary.get("n_scored", 0) > 1:
-        console.print(Text(f"per-fold {summary['metric']}: mean {summary['mean']:.3f}, SD "
-                           f"{summary['sd']:.3f} over {summary['n_scored']} folds"))
-    if metrics.get("pooled_centres"):
-        console.print(Text(f"pooled small centres: {', '.join(metrics['pooled_centres'])}"))
+    headline = record.headline.metric
+    for key in [headline, *(k for k in record.metrics if k != headline)]:
+        value = record.metrics[key]
+        title = f"{key} (headline)" if key == headline else key
+        console.print(Text(f"{title:>30}: {value.estimate:.3f} "
+                           f"[{value.ci_low:.3f}, {value.ci_high:.3f}]"))
+    console.print(Text(f"headline: {record.headline.definition}"))
+    summary = record.fold_summary
+    if summary.n_scored > 1:
+        console.print(Text(f"per-fold {summary.metric}: mean {summary.mean:.3f}, SD "
+                           f"{summary.sd:.3f} over {summary.n_scored} folds"))
+    if record.pooled_centers:
+        console.print(Text(f"pooled small centres: {', '.join(record.pooled_centers)}"))
 
 
 def predict_command(
@@ -77,6 +83,8 @@ def predict_command(
 ) -> None:
     """Apply a saved model to a patients table: risk (rfs) or HPV probability (hpv)."""
     from radiomics_hnc.modeling import predict_run
+    from radiomics_hnc.workspace import check_writable
+
     if out.is_dir():
         raise ConfigError("--out names a folder; it must name the predictions file", path=out,
                           hint="e.g. --out predictions.parquet")

@@ -3,32 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from radiomics_hnc.cli.common import console, state
-from radiomics_hnc.pipeline import (
-    DEFAULT_HPV_SPECS,
-    DEFAULT_RFS_SPECS,
-    PipelineSettings,
-    StageOutcome,
-    demo,
-    headline,
-    run_pipeline,
-)
-from radiomics_hnc.workspace import check_writable
+from radiomics_hnc.choices import Backend, CVScheme, PipelineMasks
+from radiomics_hnc.cli.common import console, deprecated_alias, state
+from radiomics_hnc.resources import DEFAULT_HPV_SPECS, DEFAULT_RFS_SPECS
+
+if TYPE_CHECKING:
+    from radiomics_hnc.headline import Headline
+    from radiomics_hnc.pipeline import StageOutcome
 
 
 def run_command(
     data: Path = typer.Argument(..., help="Dataset folder in any HECKTOR layout."),
     workspace: Path = typer.Option(..., "--workspace", "-w", help="Workspace folder."),
-    masks: str = typer.Option("ground-truth", "--masks",
-                              help="Masks to extract features from: ground-truth, predicted "
-                              "(WS/masks: from --segment, or your own) or both "
-                              "(predicted-mask features in WS/features_predicted)."),
+    masks: PipelineMasks = typer.Option(
+        PipelineMasks.GROUND_TRUTH, "--masks",
+        help="Masks to extract features from: ground-truth, predicted (WS/masks: from "
+        "--segment, or your own) or both (predicted-mask features in WS/features_predicted)."),
     segment: bool = typer.Option(False, "--segment/--no-segment",
                                  help="Train (unless --segmenter), run and evaluate the "
                                  "segmenter, writing WS/masks."),
@@ -37,29 +33,38 @@ def run_command(
     segmenter_minutes: float = typer.Option(None, "--segmenter-minutes",
                                             help="Training time limit (default: the spec's)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Parallel patients."),
-    backend: str = typer.Option("loky", "--backend", help="loky (local) or dask (cluster)."),
+    backend: Backend = typer.Option(Backend.LOKY, "--backend",
+                                    help="loky (local) or dask (cluster)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address."),
-    cv: str = typer.Option("loco", "--cv", help="Validation: loco, kfold or holdout."),
+    cv: CVScheme = typer.Option(CVScheme.LOCO, "--cv", help="Validation scheme of the fits."),
     rfs: list[str] = typer.Option(list(DEFAULT_RFS_SPECS), "--rfs",
                                   help="RFS model specs (names in models/ or files)."),
     hpv: list[str] = typer.Option(list(DEFAULT_HPV_SPECS), "--hpv",
                                   help="HPV model specs (names in models/ or files)."),
-    force: list[str] = typer.Option([], "--force", help="Rerun this stage even if up to date."),
+    rerun: list[str] = typer.Option([], "--rerun",
+                                    help="Rerun this stage even if up to date (repeatable)."),
+    old_force: list[str] = typer.Option([], "--force", hidden=True,
+                                        help="Deprecated spelling of --rerun."),
 ) -> None:
     """Run discover, validate, (segment), extract, fit and report; up-to-date stages are skipped.
 
     A rerun after a change redoes only what changed; a rerun after a crash resumes.
     """
+    from radiomics_hnc.headline import headline
+    from radiomics_hnc.pipeline import PipelineSettings, run_pipeline
+    from radiomics_hnc.workspace import Workspace, check_writable
+
+    rerun = deprecated_alias(rerun, old_force, "--rerun", "--force STAGE")
     check_writable(workspace)
     settings = PipelineSettings(
         masks=masks, segment=segment, segmenter_model=segmenter,
         segmenter_minutes=segmenter_minutes, jobs=jobs, backend=backend, scheduler=scheduler,
         cv=cv, rfs_specs=tuple(rfs), hpv_specs=tuple(hpv), progress=state.progress,
     )
-    outcomes = run_pipeline(data, workspace, settings, force=force)
+    outcomes = run_pipeline(data, workspace, settings, rerun=rerun)
     _print_outcomes(outcomes)
     _print_headline(headline(workspace))
-    console.print(f"report: {workspace / 'report' / 'index.html'}")
+    console.print(f"report: {Workspace(workspace).report_dir / 'index.html'}")
 
 
 def demo_command(
@@ -71,17 +76,20 @@ def demo_command(
                                             help="CPU minutes for the segmenter's training."),
 ) -> None:
     """Generate a synthetic multicentre cohort and run the whole pipeline on it."""
+    from radiomics_hnc.demo import demo
+    from radiomics_hnc.workspace import check_writable
+
     check_writable(out, "output folder")
-    numbers = demo(out, patients=patients, seed=seed, jobs=jobs,
-                   segmenter_minutes=segmenter_minutes, progress=state.progress)
-    _print_outcomes([StageOutcome(n, s, t) for n, s, t in numbers["stages"]])
-    _print_headline(numbers)
-    oracle, within = numbers["oracle"], numbers["oracle_within_centre"]
+    result = demo(out, patients=patients, seed=seed, jobs=jobs,
+                  segmenter_minutes=segmenter_minutes, progress=state.progress)
+    _print_outcomes(result.stages)
+    _print_headline(result.headline)
+    oracle, within = result.oracle, result.oracle_within_centre
     console.print(f"generator's oracle (true risk / true HPV probability): C-index "
                   f"{within['c_index']:.3f} within centre ({oracle['c_index']:.3f} pooled), "
                   f"HPV AUC {within['hpv_auc']:.3f} within centre ({oracle['hpv_auc']:.3f} "
                   "pooled)", soft_wrap=True)
-    console.print(f"report: {numbers['report']}")
+    console.print(f"report: {result.report}")
 
 
 def _print_outcomes(outcomes: list[StageOutcome]) -> None:
@@ -89,30 +97,15 @@ def _print_outcomes(outcomes: list[StageOutcome]) -> None:
         return
     table = Table("stage", "status", "seconds", title="Pipeline")
     for outcome in outcomes:
-        status = (Text(f"failed: {outcome.result}", style="red") if outcome.status == "failed"
-                  else Text(outcome.status))
-        table.add_row(outcome.name, status, f"{outcome.seconds:.1f}")
+        table.add_row(outcome.name, Text(outcome.describe(),
+                                         style="red" if outcome.status == "failed" else ""),
+                      f"{outcome.seconds:.1f}")
     console.print(table)
 
 
-def _ci(value: dict[str, Any]) -> str:
-    return f"{value['estimate']:.3f} (95% CI {value['ci_low']:.3f}-{value['ci_high']:.3f})"
-
-
-def _print_headline(numbers: dict[str, Any]) -> None:
-    seg = numbers.get("segmentation")
-    if seg:
-        console.print(
-            f"segmentation ({numbers['segmentation_scope']}, n={seg['n_patients']}): DSCagg "
-            f"GTVp {seg['dsc_agg_gtvp']:.3f}, GTVn {seg['dsc_agg_gtvn']:.3f}, mean "
-            f"{seg['dsc_agg_mean']:.3f}; GTVn F1agg {seg['f1agg_gtvn']:.3f}", soft_wrap=True,
-        )
-    for task, label in (("rfs", "C-index"), ("hpv", "ROC AUC")):
-        if task in numbers:
-            best = numbers[task]
-            kind = "fold-aware" if best.get("metric", "").endswith("_fold_aware") else "pooled"
-            console.print(f"{task.upper()} best model {best['run']} ({best['cv']}): {label} "
-                          f"({kind}) {_ci(best)}", soft_wrap=True)
+def _print_headline(numbers: Headline) -> None:
+    for line in numbers.lines():
+        console.print(line, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

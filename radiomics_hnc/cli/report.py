@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from radiomics_hnc.cli.common import console
-from radiomics_hnc.workspace import Workspace, check_writable
 
 
 def report_command(
@@ -30,6 +29,7 @@ def report_command(
     from radiomics_hnc.mask_sources import features_folder
     from radiomics_hnc.report import build_report
     from radiomics_hnc.report.figures import DEFAULT_DPI
+    from radiomics_hnc.workspace import Workspace, check_writable
 
     check_writable(workspace)
     check_writable(out or Workspace(workspace).report_dir, "report folder")

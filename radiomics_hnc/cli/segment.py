@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from radiomics_hnc.cli.common import console, err_console, state
-from radiomics_hnc.workspace import check_writable
+from radiomics_hnc.cli.common import console, deprecated_alias, err_console, state
+
+if TYPE_CHECKING:
+    from radiomics_hnc.segment.summary import SegmentationScores
 
 segment_app = typer.Typer(help="Train, predict and evaluate the GTVp/GTVn segmenter.",
                           no_args_is_help=True)
@@ -26,6 +29,7 @@ def train_command(
 ) -> None:
     """Train on the patients with labels; validation is on held-out centres."""
     from radiomics_hnc.segment import train_segmenter
+    from radiomics_hnc.workspace import check_writable
     check_writable(workspace)
     check_writable(out, "model folder")
     result = train_segmenter(workspace, spec, out, epochs=epochs, device=device, jobs=jobs,
@@ -43,12 +47,17 @@ def predict_command(
     model: Path = typer.Option(..., "--model", "-m", help="Trained model folder."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
     device: str = typer.Option(None, "--device", help="cpu, cuda (default: auto)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo up-to-date masks."),
+    force: bool = typer.Option(False, "--force", help="Redo up-to-date masks."),
+    old_overwrite: bool = typer.Option(False, "--overwrite", hidden=True,
+                                       help="Deprecated spelling of --force."),
 ) -> None:
     """Write WORKSPACE/masks/<PID>.nii.gz on each patient's CT grid (skips up-to-date ones)."""
     from radiomics_hnc.segment import predict_cohort
+    from radiomics_hnc.workspace import check_writable
+
+    force = deprecated_alias(force, old_overwrite, "--force", "--overwrite")
     check_writable(workspace)
-    table = predict_cohort(workspace, model, jobs=jobs, device=device, overwrite=overwrite,
+    table = predict_cohort(workspace, model, jobs=jobs, device=device, force=force,
                            progress=state.progress)
     for row in table[table["status"] == "failed"].itertuples():
         err_console.print(Text.assemble(("failed", "red"), f" {row.patient_id}: {row.message}"))
@@ -71,11 +80,8 @@ def evaluate_command(
     patients include its training patients.
     """
     from radiomics_hnc.segment import evaluate_masks
-    from radiomics_hnc.workspace import (
-        SEGMENTER_MODEL_KEY,
-        UNSEEN_SEGMENTATION_KEY,
-        segmentation_headline,
-    )
+    from radiomics_hnc.workspace import check_writable
+
     check_writable(workspace)
     result = evaluate_masks(workspace, masks, model_dir=model, jobs=jobs, progress=state.progress)
     for failure in result.failures:
@@ -83,24 +89,28 @@ def evaluate_command(
                                         f" {failure.patient_id}: {failure.message}"))
     summary = result.summary
     scopes = {f"unseen: {name}": m for name, m in
-              _scoped(summary.get(UNSEEN_SEGMENTATION_KEY),
-                      summary.get(f"{UNSEEN_SEGMENTATION_KEY}_by_center")).items()}
-    scopes.update(_scoped(summary["overall"], summary["by_center"]))
+              _scoped(summary.not_trained_on, summary.not_trained_on_by_center).items()}
+    scopes.update(_scoped(summary.overall, summary.by_center))
     view = Table("scope", "patients", "trained on", "DSCagg GTVp", "DSCagg GTVn", "DSCagg mean",
                  "mean Dice GTVp", "F1agg GTVn", title="Segmentation",
                  caption="unseen: the patients the segmenter was not trained on")
     for scope, m in scopes.items():
-        view.add_row(scope, str(m["n_patients"]), str(m.get("n_trained_on", "?")),
-                     *(f"{m[k]:.3f}" for k in ("dsc_agg_gtvp", "dsc_agg_gtvn", "dsc_agg_mean",
-                                               "mean_dice_gtvp", "f1agg_gtvn")))
+        trained = "?" if m.n_trained_on is None else str(m.n_trained_on)
+        view.add_row(scope, str(m.n_patients), trained, *(_number(getattr(m, key)) for key in (
+            "dsc_agg_gtvp", "dsc_agg_gtvn", "dsc_agg_mean", "mean_dice_gtvp", "f1agg_gtvn")))
     console.print(view)
-    if summary[SEGMENTER_MODEL_KEY] is None:
+    if summary.segmenter is None:
         err_console.print("no segmenter model folder: which patients it was trained on is "
                           "unknown (pass --model)", markup=False)
-    console.print(f"headline: {segmentation_headline(summary).text()}", markup=False)
+    console.print(f"headline: {summary.headline().text()}", markup=False)
 
 
-def _scoped(overall: dict | None, by_center: dict | None) -> dict[str, dict]:
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _scoped(overall: SegmentationScores | None,
+            by_center: dict[str, SegmentationScores] | None) -> dict[str, SegmentationScores]:
     """``{"all": overall, centre: metrics, ...}``, empty when there is no figure."""
     if overall is None:
         return {}

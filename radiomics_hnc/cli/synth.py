@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from radiomics_hnc.cli.common import console, state
-from radiomics_hnc.workspace import check_writable
 
 
 def synth_command(
@@ -31,6 +30,8 @@ def synth_command(
     true risk, HPV probability, lesion list and the oracle scores.
     """
     from radiomics_hnc.synth import generate_cohort
+    from radiomics_hnc.workspace import check_writable
+
     check_writable(out, "output folder")
     cohort = generate_cohort(out, patients, seed, scale=scale, centers=centers or None,
                              layout=layout, jobs=jobs, progress=state.progress,

@@ -37,6 +37,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from radiomics_hnc.choices import SUVNormalisation
 from radiomics_hnc.dicom.headers import (
     Moment,
     datetime_moment,
@@ -51,7 +52,7 @@ from radiomics_hnc.dicom.headers import (
 from radiomics_hnc.errors import InputDataError
 
 #: SUV normalisations: body weight, lean body mass (SUL), body surface area.
-NORMALISATIONS = ("bw", "sul", "bsa")
+NORMALISATIONS = tuple(SUVNormalisation.values())
 #: A series date-time up to this many seconds after the first acquisition is "not after" it
 #: (headers round times differently: 123034.000000 against 123033.999990).
 SERIES_TIME_TOLERANCE_S = 1.0

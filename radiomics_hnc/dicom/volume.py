@@ -24,12 +24,13 @@ import numpy as np
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
+from radiomics_hnc.choices import NonuniformSlices
 from radiomics_hnc.dicom.headers import number, optional_number, source_path, text, vector
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.geometry import GRID_TOLERANCE_VOXELS
 
 #: What to do with a stack whose planes are not evenly spaced.
-NONUNIFORM_POLICIES = ("refuse", "resample")
+NONUNIFORM_POLICIES = tuple(NonuniformSlices.values())
 #: Two planes closer than this (mm) along the normal are at the same position.
 SAME_POSITION_MM = 1e-3
 

@@ -1,9 +1,19 @@
-"""Validated RFS and HPV models: specs, pipelines, validation, metrics, run folders."""
+"""Validated RFS and HPV models: specs, pipelines, validation, metrics, run folders.
 
-from radiomics_hnc.modeling.pipeline import build_pipeline
-from radiomics_hnc.modeling.runs import fit_run, predict_run
-from radiomics_hnc.modeling.saved_model import load_model
-from radiomics_hnc.modeling.specs import ModelSpec, load_spec, spec_from_dict
+The names below are imported on first use: reading a run's record (``modeling.records``) does
+not load scikit-learn, scikit-survival or xgboost.
+"""
 
-__all__ = ["ModelSpec", "build_pipeline", "fit_run", "load_model", "load_spec", "predict_run",
-           "spec_from_dict"]
+from radiomics_hnc.lazy import lazy_attributes
+
+_MODULES = {
+    "ModelSpec": "specs",
+    "load_spec": "specs",
+    "spec_from_dict": "specs",
+    "build_pipeline": "pipeline",
+    "fit_run": "runs",
+    "predict_run": "runs",
+    "load_model": "saved_model",
+}
+__all__ = sorted(_MODULES)
+__getattr__ = lazy_attributes(__name__, _MODULES)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pandas as pd
 
+from radiomics_hnc.modeling.records import InputUse, RunRecord
 from radiomics_hnc.modeling.specs import ModelSpec
 
 _INTENDED = {
@@ -22,52 +22,43 @@ POOLED_NOTE = ("Pooled figures (c_index, roc_auc, ...) rank patients scored by d
                "secondary.")
 
 
-def _fmt(entry: dict[str, Any]) -> str:
-    est, low, high = entry["estimate"], entry["ci_low"], entry["ci_high"]
-    return f"{est:.3f} (95% CI {low:.3f}-{high:.3f})"
-
-
-def _inputs_lines(inputs: dict[str, Any] | None) -> list[str]:
-    if not inputs:
-        return []
-    lines = [f"- usable inputs: {inputs['n_usable']} of {inputs['n_inputs']}; "
-             f"{inputs['n_used_by_final_model']} reach the final model's estimator"]
-    if inputs.get("warning"):
-        lines.append(f"- **warning: {inputs['warning']}**")
+def _inputs_lines(inputs: InputUse) -> list[str]:
+    lines = [f"- usable inputs: {inputs.n_usable} of {inputs.n_inputs}; "
+             f"{inputs.n_used_by_final_model} reach the final model's estimator"]
+    if inputs.warning:
+        lines.append(f"- **warning: {inputs.warning}**")
     return lines
 
 
-def model_card(spec: ModelSpec, metrics: dict[str, Any], importance: pd.DataFrame,
+def model_card(spec: ModelSpec, record: RunRecord, importance: pd.DataFrame,
                columns: Sequence[str], top: int = 10) -> str:
     """Markdown text of the model card of one run."""
     predictors = ([f"feature sets: {', '.join(spec.features)}"] if spec.features else []) + (
         [f"named columns: {', '.join(spec.columns)}"] if spec.columns else [])
     lines = [f"# Model card: {spec.name}", "", spec.description or "", "",
              "## Data", f"- task: {spec.task}; {'; '.join(predictors)}",
-             f"- patients: {metrics['n_patients']} ({metrics['n_labelled']} with a known "
+             f"- patients: {record.n_patients} ({record.n_labelled} with a known "
              f"endpoint); input features: {len(columns)}",
              f"- estimator: `{spec.estimator}` {spec.params or ''}",
-             *_inputs_lines(metrics.get("inputs")), "",
-             "## Validation", f"- scheme: {metrics['cv']} (out-of-fold predictions; every "
+             *_inputs_lines(record.inputs), "",
+             "## Validation", f"- scheme: {record.cv} (out-of-fold predictions; every "
              "learnt step, ComBat included, fitted inside each training fold)"]
-    if metrics.get("pooled_centres"):
+    if record.pooled_centers:
         lines.append(f"- centres pooled into one fold (too small alone): "
-                     f"{', '.join(metrics['pooled_centres'])}")
+                     f"{', '.join(record.pooled_centers)}")
     lines += ["", "## Metrics (bootstrap 95% CI)", ""]
-    if metrics.get("degenerate"):
-        lines += [f"**Not scored: degenerate model.** {metrics['degenerate']['reason']}: its "
+    if record.degenerate is not None:
+        lines += [f"**Not scored: degenerate model.** {record.degenerate.reason}: its "
                   "out-of-fold predictions rank nobody, so every metric is left empty.", ""]
-    headline = metrics.get("headline", {})
-    if headline:
-        lines += [f"Headline: `{headline['metric']}`, the {headline['definition']}. " + POOLED_NOTE,
-                  ""]
+    headline = record.headline
+    lines += [f"Headline: `{headline.metric}`, the {headline.definition}. " + POOLED_NOTE, ""]
     lines += ["| metric | value |", "|---|---|"]
-    lines += [f"| {k}{' (headline)' if k == headline.get('metric') else ''} | {_fmt(v)} |"
-              for k, v in metrics["metrics"].items()]
-    summary = metrics.get("fold_summary") or {}
-    if summary.get("n_scored", 0) > 1:
-        lines += ["", f"Per-fold {summary['metric']}: mean {summary['mean']:.3f}, SD "
-                  f"{summary['sd']:.3f} over {summary['n_scored']} folds."]
+    lines += [f"| {k}{' (headline)' if k == headline.metric else ''} | {v.text()} |"
+              for k, v in record.metrics.items()]
+    summary = record.fold_summary
+    if summary.n_scored > 1:
+        lines += ["", f"Per-fold {summary.metric}: mean {summary.mean:.3f}, SD "
+                  f"{summary.sd:.3f} over {summary.n_scored} folds."]
     lines += ["", f"## Top {top} features", "", "| feature | importance |", "|---|---|"]
     lines += [f"| {r.feature} | {r.importance:.4g} |" for r in importance.head(top).itertuples()]
     lines += ["", "## Intended use and limits", f"- intended use: {_INTENDED[spec.task]}.",

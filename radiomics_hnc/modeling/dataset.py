@@ -150,6 +150,20 @@ def survival_target(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return y, known
 
 
+#: What a patient needs for each task to be labelled, in words.
+LABEL_NEEDS = {"rfs": "a known RFS (relapse and rfs_days > 0)", "hpv": "a known HPV status"}
+
+
+def require_labelled(known: np.ndarray, task: str) -> None:
+    """Refuse, before any split, a table where no patient has a known outcome for ``task``."""
+    if not np.any(known):
+        raise InputDataError(
+            f"no patient has {LABEL_NEEDS[task]}: there is nothing to fit or validate a {task} "
+            "model on",
+            hint="check the clinical table's outcome columns (relapse and RFS for rfs, HPV "
+            "status for hpv) and rerun discover and extract, or fit the other task")
+
+
 def hpv_target(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """0/1 HPV status and the mask of patients with a known status."""
     if "hpv_status" not in table.columns:

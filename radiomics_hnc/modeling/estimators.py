@@ -1,7 +1,8 @@
 """Explicit registry of the estimators a spec may name, and xgboost survival wrappers.
 
-The xgboost wrappers follow scikit-survival's convention: ``y`` is a structured array
-(event indicator, time in days) and ``predict`` returns a risk score, higher = earlier relapse.
+Our survival estimators follow scikit-survival's conventions: ``y`` is a structured array
+(event indicator, time in days), ``predict`` returns a risk score (higher = earlier relapse)
+and ``score`` is Harrell's C, from :class:`sksurv.base.SurvivalAnalysisMixin`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted, validate_data
+from sksurv.base import SurvivalAnalysisMixin
 from sksurv.ensemble import (
     ComponentwiseGradientBoostingSurvivalAnalysis,
     GradientBoostingSurvivalAnalysis,
@@ -27,8 +29,8 @@ from sksurv.util import check_y_survival
 from radiomics_hnc.modeling.metrics import harrell_c
 
 
-class _XGBSurvival(BaseEstimator):
-    """Shared fit/predict of the xgboost survival objectives."""
+class XGBSurvival(SurvivalAnalysisMixin, BaseEstimator):
+    """Shared fit/predict of the xgboost survival objectives (subclasses set the objective)."""
 
     _objective = ""
 
@@ -72,12 +74,8 @@ class _XGBSurvival(BaseEstimator):
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
         return self.booster().predict(xgb.DMatrix(X), output_margin=True)
 
-    def score(self, X, y) -> float:
-        """Harrell's concordance index of the predicted risk."""
-        return harrell_c(y, self.predict(X))
 
-
-class XGBCoxSurvival(_XGBSurvival):
+class XGBCoxSurvival(XGBSurvival):
     """xgboost ``survival:cox``; ``predict`` is the log hazard ratio (higher = higher risk)."""
 
     _objective = "survival:cox"
@@ -90,7 +88,7 @@ class XGBCoxSurvival(_XGBSurvival):
         return self._margin(X)
 
 
-class XGBAFTSurvival(_XGBSurvival):
+class XGBAFTSurvival(XGBSurvival):
     """xgboost ``survival:aft`` (log-normal); ``predict`` is minus the predicted log time."""
 
     _objective = "survival:aft"
@@ -138,7 +136,7 @@ def penalty_choice(scores: np.ndarray, rule: str = "best") -> int:
     return int(np.argmax(mean >= mean[best] - spread / np.sqrt(counts[best])))
 
 
-class CoxnetCV(BaseEstimator):
+class CoxnetCV(SurvivalAnalysisMixin, BaseEstimator):
     """Elastic-net Cox model whose penalty is chosen by inner cross-validation on the C-index.
 
     As scikit-survival's user guide does with ``GridSearchCV`` over a path's alphas: the path
@@ -206,10 +204,6 @@ class CoxnetCV(BaseEstimator):
                                                      alpha=self.alpha_,
                                                      return_array=return_array)
 
-    def score(self, X, y) -> float:
-        """Harrell's concordance index of the predicted risk."""
-        return harrell_c(y, self.predict(X))
-
 
 @dataclass(frozen=True)
 class EstimatorEntry:
@@ -218,7 +212,6 @@ class EstimatorEntry:
     task: str
     factory: Callable[..., Any]
     defaults: dict[str, Any]
-    tree_based_xgb: bool = False
 
 
 ESTIMATORS: dict[str, EstimatorEntry] = {
@@ -235,8 +228,8 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
                            "random_state": 0, "n_jobs": 1}),
     "coxnet": EstimatorEntry("rfs", CoxnetCV, {"l1_ratio": 0.5, "random_state": 0}),
     "coxph": EstimatorEntry("rfs", CoxPHSurvivalAnalysis, {"alpha": 0.1, "ties": "efron"}),
-    "xgb_cox": EstimatorEntry("rfs", XGBCoxSurvival, {}, tree_based_xgb=True),
-    "xgb_aft": EstimatorEntry("rfs", XGBAFTSurvival, {}, tree_based_xgb=True),
+    "xgb_cox": EstimatorEntry("rfs", XGBCoxSurvival, {}),
+    "xgb_aft": EstimatorEntry("rfs", XGBAFTSurvival, {}),
     "xgb_classifier": EstimatorEntry("hpv", xgb.XGBClassifier,
                                      {"n_estimators": 200, "learning_rate": 0.05, "max_depth": 3,
                                       "subsample": 0.8, "colsample_bytree": 0.5,

@@ -12,7 +12,7 @@ import xgboost as xgb
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from radiomics_hnc.modeling.estimators import _XGBSurvival
+from radiomics_hnc.modeling.estimators import XGBSurvival
 
 
 def feature_importance(pipeline: Pipeline, X: pd.DataFrame, y, task: str,
@@ -26,8 +26,8 @@ def feature_importance(pipeline: Pipeline, X: pd.DataFrame, y, task: str,
     transformed = np.asarray(pipeline[:-1].transform(X), dtype=float)
     names = [str(n) for n in pipeline[:-1].get_feature_names_out()]
     estimator = pipeline[-1]
-    if isinstance(estimator, _XGBSurvival | xgb.XGBClassifier):
-        booster = estimator.booster() if isinstance(estimator, _XGBSurvival) else (
+    if isinstance(estimator, XGBSurvival | xgb.XGBClassifier):
+        booster = estimator.booster() if isinstance(estimator, XGBSurvival) else (
             estimator.get_booster())
         contribs = booster.predict(xgb.DMatrix(transformed), pred_contribs=True)[:, :-1]
         values, method = np.abs(contribs).mean(axis=0), "mean_abs_shap"

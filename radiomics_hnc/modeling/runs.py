@@ -19,6 +19,7 @@ import pandas as pd
 import skops.io as sio
 import yaml
 
+from radiomics_hnc.choices import CVScheme, ModelTask
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.io import atomic_path, write_json, write_parquet
 from radiomics_hnc.locks import lock_name, stage_lock
@@ -29,11 +30,19 @@ from radiomics_hnc.modeling.dataset import (
     feature_columns,
     hpv_target,
     model_inputs,
+    require_labelled,
     survival_target,
 )
 from radiomics_hnc.modeling.importance import feature_importance
 from radiomics_hnc.modeling.metrics import HORIZONS_DAYS, hpv_metrics, ibs, rfs_metrics
 from radiomics_hnc.modeling.pipeline import build_pipeline
+from radiomics_hnc.modeling.records import (
+    IMPORTANCE_FILE,
+    METRICS_FILE,
+    OOF_FILE,
+    SCORE_COLUMNS,
+    RunRecord,
+)
 from radiomics_hnc.modeling.saved_model import MODEL_FILE, load_model
 from radiomics_hnc.modeling.scoring import TASKS, input_summary, score_run
 from radiomics_hnc.modeling.specs import ModelSpec, load_spec
@@ -59,8 +68,9 @@ def package_versions() -> dict[str, str]:
     return {name: importlib.metadata.version(name) for name in _VERSIONED}
 
 
-def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None = None,
-            name: str | None = None, table: pd.DataFrame | None = None,
+def fit_run(workspace: str | Path, spec: ModelSpec | str | Path,
+            cv: CVScheme | str | None = None, name: str | None = None,
+            table: pd.DataFrame | None = None,
             features_dir: str | Path | None = None) -> Path:
     """Validate ``spec`` on the workspace's patients table, refit on all, write the run folder.
 
@@ -71,7 +81,8 @@ def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None 
     spec
         A :class:`ModelSpec` or the path of its YAML file.
     cv
-        ``"loco"``, ``"kfold"`` or ``"holdout"``; default: the spec's ``validation.cv``.
+        A :class:`~radiomics_hnc.choices.CVScheme` (``"loco"``, ``"holdout"`` or ``"kfold"``);
+        default: the spec's ``validation.cv``.
     name
         Run folder name (default ``<spec name>_<cv>``, plus ``_predicted`` or ``_<name>`` for
         a features folder other than ``features``, see :func:`run_suffix`).
@@ -81,7 +92,7 @@ def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None 
     """
     ws = Workspace(workspace)
     spec = spec if isinstance(spec, ModelSpec) else load_spec(spec)
-    scheme = cv or spec.validation.cv
+    scheme = CVScheme.parse(cv, "validation scheme") if cv is not None else spec.validation.cv
     folder = Path(features_dir) if features_dir is not None else ws.features_dir
     run_name = name or f"{spec.name}_{scheme}{run_suffix(folder) if table is None else ''}"
     run_dir = ws.child(ws.runs_dir, run_name, "run name")
@@ -89,7 +100,7 @@ def fit_run(workspace: str | Path, spec: ModelSpec | str | Path, cv: str | None 
         return _fit_locked(ws, spec, scheme, run_dir, table, folder)
 
 
-def _fit_locked(ws: Workspace, spec: ModelSpec, scheme: str, run_dir: Path,
+def _fit_locked(ws: Workspace, spec: ModelSpec, scheme: CVScheme, run_dir: Path,
                 table: pd.DataFrame | None, folder: Path) -> Path:
     source = None
     if table is None:
@@ -100,11 +111,11 @@ def _fit_locked(ws: Workspace, spec: ModelSpec, scheme: str, run_dir: Path,
     inputs = columns + covariates
     X = model_inputs(table, inputs, covariates)  # covariates ComBat keeps: inputs, not predictors
     model = with_tuning(build_pipeline(spec, columns), spec)
-    if spec.task == "rfs":
+    if spec.task == ModelTask.RFS:
         oof, metrics, y, known = _validate_rfs(model, X, table, spec, scheme)
     else:
         oof, metrics, y, known = _validate_hpv(model, X, table, spec, scheme)
-    strata = (y["relapse"] if spec.task == "rfs" else y)[known].astype(int)
+    strata = (y["relapse"] if spec.task == ModelTask.RFS else y)[known].astype(int)
     final = fit_model(model, X[known], y[known], strata)
     importance = feature_importance(final, X[known], y[known], spec.task,
                                     seed=spec.validation.seed)
@@ -115,14 +126,16 @@ def _fit_locked(ws: Workspace, spec: ModelSpec, scheme: str, run_dir: Path,
     if source is not None:
         metrics["features"] = {"folder": folder.name, **source.record(),
                                "description": source.describe()}
+    record = RunRecord.model_validate(metrics)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_run(run_dir, final, spec, inputs, oof, metrics, importance, covariates)
+    _write_run(run_dir, final, spec, inputs, oof, record, importance, covariates)
     log.info("run written to %s", run_dir)
     return run_dir
 
 
-def _validate_rfs(model, X, table, spec: ModelSpec, scheme: str):
+def _validate_rfs(model, X, table, spec: ModelSpec, scheme: CVScheme):
     y, known = survival_target(table)
+    require_labelled(known, ModelTask.RFS)
     idx = np.flatnonzero(known)
     yk, centres = y[idx], X[CENTRE_COLUMN].to_numpy()[idx]
     strata = yk["relapse"].astype(int)
@@ -137,10 +150,11 @@ def _validate_rfs(model, X, table, spec: ModelSpec, scheme: str):
 
     metrics = score_run(TASKS["rfs"], yk, folds, centres, scheme, spec.validation, strata,
                         pooled_metrics, fold_ibs)
-    metrics["pooled_centres"] = plan.pooled_centres
+    metrics["pooled_centers"] = plan.pooled_centres
     oof = pd.DataFrame({"patient_id": X.index[idx], "center": centres,
                         "fold": _fold_labels(folds, len(idx)), "relapse": yk["relapse"],
-                        "rfs_days": yk["rfs_days"], "risk": pooled(folds, len(idx))})
+                        "rfs_days": yk["rfs_days"],
+                        SCORE_COLUMNS[ModelTask.RFS]: pooled(folds, len(idx))})
     horizons = pooled(folds, len(idx), lambda fold: fold.survival[
         :, np.searchsorted(fold.grid, HORIZONS_DAYS)])
     for column, horizon in enumerate(HORIZONS_DAYS):
@@ -156,8 +170,9 @@ def _fold_labels(folds, n: int) -> np.ndarray:
     return labels
 
 
-def _validate_hpv(model, X, table, spec: ModelSpec, scheme: str):
+def _validate_hpv(model, X, table, spec: ModelSpec, scheme: CVScheme):
     y, known = hpv_target(table)
+    require_labelled(known, ModelTask.HPV)
     idx = np.flatnonzero(known)
     yk, centres = y[idx], X[CENTRE_COLUMN].to_numpy()[idx]
     plan = make_splits(scheme, centres, yk, spec.validation, "hpv")
@@ -171,7 +186,7 @@ def _validate_hpv(model, X, table, spec: ModelSpec, scheme: str):
 
     metrics = score_run(TASKS["hpv"], yk, folds, centres, scheme, spec.validation, yk,
                         pooled_metrics)
-    metrics["pooled_centres"] = plan.pooled_centres
+    metrics["pooled_centers"] = plan.pooled_centres
     prob = np.full(len(X), np.nan)
     cut = np.full(len(X), np.nan)
     prob[idx], cut[idx] = pooled(folds, len(idx)), threshold
@@ -180,25 +195,25 @@ def _validate_hpv(model, X, table, spec: ModelSpec, scheme: str):
     labels[idx] = _fold_labels(folds, len(idx))
     oof = pd.DataFrame({"patient_id": X.index, "center": X[CENTRE_COLUMN].to_numpy(),
                         "fold": labels, "hpv_status": np.where(known, y, np.nan),
-                        "probability": prob, "threshold": cut,
+                        SCORE_COLUMNS[ModelTask.HPV]: prob, "threshold": cut,
                         "predicted": (prob >= cut).astype(int)})
     return oof, metrics, y, known
 
 
-def _write_run(run_dir: Path, model, spec: ModelSpec, columns, oof, metrics, importance,
-               covariates) -> None:
+def _write_run(run_dir: Path, model, spec: ModelSpec, columns, oof, record: RunRecord,
+               importance, covariates) -> None:
     with atomic_path(run_dir / MODEL_FILE) as tmp:
         sio.dump(model, tmp)
     with atomic_path(run_dir / "spec.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-    write_json({"columns": list(columns), "centre_column": CENTRE_COLUMN,
+    write_json({"columns": list(columns), "center_column": CENTRE_COLUMN,
                 "covariate_columns": list(covariates)}, run_dir / "features.json")
     write_json(package_versions(), run_dir / "versions.json")
-    write_parquet(oof, run_dir / "oof_predictions.parquet")
-    write_json(metrics, run_dir / "metrics.json")
-    write_parquet(importance, run_dir / "importance.parquet")
+    write_parquet(oof, run_dir / OOF_FILE)
+    record.write(run_dir / METRICS_FILE)
+    write_parquet(importance, run_dir / IMPORTANCE_FILE)
     with atomic_path(run_dir / "model_card.md") as tmp:
-        tmp.write_text(model_card(spec, metrics, importance, columns))
+        tmp.write_text(model_card(spec, record, importance, columns))
 
 
 def _run_columns(run_dir: Path) -> tuple[list[str], list[str], str]:

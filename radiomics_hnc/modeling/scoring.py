@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from radiomics_hnc.choices import CVScheme
 from radiomics_hnc.modeling.metrics import (
     PairCounts,
     bootstrap,
@@ -38,10 +39,10 @@ MAX_MISSING_SHARE = 0.5
 #: Column names listed per problem in metrics.json (the counts are always complete).
 LISTED = 20
 FOLD_AWARE_DEFINITION = {
-    "loco": "within-centre {metric}: pairs of patients from the same held-out centre, so both "
-            "were scored by one fold model",
-    "kfold": "mean of the per-fold {metric} (each fold's patients scored by one model)",
-    "holdout": "{metric} of the held-out fold (one model)",
+    CVScheme.LOCO: "within-centre {metric}: pairs of patients from the same held-out centre, "
+                   "so both were scored by one fold model",
+    CVScheme.KFOLD: "mean of the per-fold {metric} (each fold's patients scored by one model)",
+    CVScheme.HOLDOUT: "{metric} of the held-out fold (one model)",
 }
 
 
@@ -88,12 +89,13 @@ def _mean(values) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def score_run(task: Task, y, folds: list[FoldPrediction], centres: np.ndarray, scheme: str,
-              cfg: Validation, strata: np.ndarray,
+def score_run(task: Task, y, folds: list[FoldPrediction], centres: np.ndarray,
+              scheme: CVScheme, cfg: Validation, strata: np.ndarray,
               pooled_metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]],
               fold_extras: FoldExtras | None = None) -> dict[str, Any]:
     """``metrics``, ``headline``, ``folds``, ``fold_summary``, ``degenerate`` and, under
-    leave-one-centre-out, ``per_centre`` of one run.
+    leave-one-centre-out, ``by_center`` of one run (fields of
+    :class:`~radiomics_hnc.modeling.records.RunRecord`).
 
     Parameters
     ----------
@@ -129,7 +131,7 @@ def score_run(task: Task, y, folds: list[FoldPrediction], centres: np.ndarray, s
         rows = tested[sample]
         fold_values = per_fold(rows)
         out = {task.fold_aware: (task.within_centre(y[rows], scores[rows], centres[rows])
-                                 if scheme == "loco"
+                                 if scheme == CVScheme.LOCO
                                  else _mean(v[task.metric] for v in fold_values))}
         out.update(pooled_metrics(rows, scores))
         for key in fold_values[0]:
@@ -144,8 +146,8 @@ def score_run(task: Task, y, folds: list[FoldPrediction], centres: np.ndarray, s
     per_fold_values = [f[task.metric] for f in fold_table if np.isfinite(f[task.metric])]
     result: dict[str, Any] = {
         "metrics": metrics,
-        "headline": {"metric": task.fold_aware, "definition": FOLD_AWARE_DEFINITION.get(
-            scheme, "{metric}").format(metric=task.label)},
+        "headline": {"metric": task.fold_aware,
+                     "definition": FOLD_AWARE_DEFINITION[scheme].format(metric=task.label)},
         "folds": fold_table,
         "fold_summary": {"metric": task.metric, "mean": _mean(per_fold_values),
                          "sd": float(np.std(per_fold_values, ddof=1))
@@ -153,8 +155,8 @@ def score_run(task: Task, y, folds: list[FoldPrediction], centres: np.ndarray, s
                          "n_folds": len(fold_table), "n_scored": len(per_fold_values)},
         "degenerate": None,
     }
-    if scheme == "loco":
-        result["per_centre"] = per_centre(task, y, scores, centres, tested, strata, cfg)
+    if scheme == CVScheme.LOCO:
+        result["by_center"] = per_centre(task, y, scores, centres, tested, strata, cfg)
     if degenerate:
         result["degenerate"] = {
             "folds": [f["fold"] for f in degenerate],
@@ -181,7 +183,7 @@ def per_centre(task: Task, y, scores: np.ndarray, centres: np.ndarray, tested: n
                strata: np.ndarray, cfg: Validation) -> dict[str, dict[str, Any]]:
     """Each held-out centre's C / AUC with its bootstrap 95 % CI, size and outcome counts.
 
-    ``few_events``: fewer than ``min_centre_events`` relapses (RFS) or patients of the rarer
+    ``few_events``: fewer than ``min_center_events`` relapses (RFS) or patients of the rarer
     class (HPV); such a centre is shown, with its (wide or absent) interval, not hidden.
     """
     out = {}
@@ -192,7 +194,7 @@ def per_centre(task: Task, y, scores: np.ndarray, centres: np.ndarray, tested: n
                           len(rows), cfg.n_bootstrap, cfg.seed, strata[rows])[task.metric]
         counts = task.outcome_counts(target)
         out[str(centre)] = {"n": len(rows), **counts, task.metric: entry,
-                            "few_events": min(counts.values()) < cfg.min_centre_events,
+                            "few_events": min(counts.values()) < cfg.min_center_events,
                             "note": task.note(task.pairs(target, risk))}
     return out
 
@@ -202,7 +204,7 @@ def _unscore(result: dict[str, Any]) -> None:
     blank = {"estimate": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
              "n_bootstrap": 0}
     result["metrics"] = {key: dict(blank) for key in result["metrics"]}
-    for entry in result.get("per_centre", {}).values():
+    for entry in result.get("by_center", {}).values():
         for key, value in entry.items():
             if isinstance(value, dict):
                 entry[key] = dict(blank)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from types import UnionType
@@ -20,10 +21,12 @@ from pydantic import (
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
+from radiomics_hnc.choices import CVScheme, ModelTask
 from radiomics_hnc.errors import ConfigError
 from radiomics_hnc.resources import model_spec_path
 from radiomics_hnc.workspace import unsafe_name_reason
 
+log = logging.getLogger(__name__)
 FeatureSet = Literal["clinical", "PT", "CT", "RTDOSE", "MASK"]
 
 
@@ -64,17 +67,37 @@ class Tuning(_Strict):
     inner_folds: int = Field(3, ge=2, le=10)
 
 
+#: Keys renamed to the one spelling of "centre" in settings and files (``center``, as the data's
+#: column), old spelling -> new; the old one is still read, with a warning.
+_RENAMED_KEYS = {"min_centre_size": "min_center_size", "min_centre_events": "min_center_events"}
+
+
 class Validation(_Strict):
     """Defaults of the validation scheme (the CLI ``--cv`` overrides ``cv``)."""
 
-    cv: Literal["loco", "kfold", "holdout"] = "loco"
-    min_centre_size: int = Field(20, ge=2)
-    min_centre_events: int = Field(5, ge=1)
+    cv: CVScheme = CVScheme.LOCO
+    min_center_size: int = Field(20, ge=2)
+    min_center_events: int = Field(5, ge=1)
     n_splits: int = Field(5, ge=2)
     n_repeats: int = Field(1, ge=1)
     holdout_centers: list[str] = Field(default_factory=list)
     n_bootstrap: int = Field(200, ge=0)
     seed: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        for old, new in _RENAMED_KEYS.items():
+            if old not in data:
+                continue
+            if new in data:
+                raise ValueError(f"{old} and {new} are the same setting: keep {new} only")
+            log.warning("validation.%s is deprecated: spell it %s", old, new)
+            data[new] = data.pop(old)
+        return data
 
 
 class ModelSpec(_Strict):
@@ -85,7 +108,7 @@ class ModelSpec(_Strict):
     """
 
     name: str
-    task: Literal["rfs", "hpv"]
+    task: ModelTask
     description: str = ""
     features: list[FeatureSet] = Field(default_factory=list)
     columns: list[str] = Field(default_factory=list)
@@ -129,7 +152,7 @@ class ModelSpec(_Strict):
             raise ValueError(f"unknown estimator {self.estimator!r}; known: {sorted(ESTIMATORS)}")
         if entry.task != self.task:
             raise ValueError(f"estimator {self.estimator!r} is for task {entry.task!r}, "
-                             f"not {self.task!r}")
+                             f"not {str(self.task)!r}")
         default = entry.factory(**entry.defaults)
         problems = parameter_problems(default, self.params, "params")
         if not problems and self.tuning is not None:

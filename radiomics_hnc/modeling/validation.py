@@ -1,7 +1,7 @@
 """Validation schemes and out-of-fold predictions.
 
 - ``loco`` (default): each centre is a test fold once. A centre with fewer than
-  ``min_centre_size`` patients (or, for RFS, fewer than ``min_centre_events`` relapses; for HPV,
+  ``min_center_size`` patients (or, for RFS, fewer than ``min_center_events`` relapses; for HPV,
   without both classes) is pooled with the other small centres into one fold, and the pooling
   is reported.
 - ``kfold``: repeated stratified k-fold (on relapse or HPV status); with repeats, each patient's
@@ -32,12 +32,12 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline
 from sksurv.linear_model.coxph import BreslowEstimator
 
+from radiomics_hnc.choices import CVScheme
 from radiomics_hnc.errors import ConfigError, InputDataError
 from radiomics_hnc.modeling.metrics import HORIZONS_DAYS
 from radiomics_hnc.modeling.specs import ModelSpec, Validation
 
 log = logging.getLogger(__name__)
-SCHEMES = ("loco", "kfold", "holdout")
 #: Fewest patients of each class (or of relapsed and censored) in every training fold.
 MIN_TRAINING_PER_STRATUM = 3
 
@@ -56,28 +56,28 @@ class Split:
 class SplitPlan:
     """The splits of a scheme and what was done to make them scorable."""
 
-    scheme: str
+    scheme: CVScheme
     splits: list[Split]
     pooled_centres: list[str] = field(default_factory=list)
 
 
 def _scorable(centre_rows: np.ndarray, strata: np.ndarray, cfg: Validation, task: str) -> bool:
-    if len(centre_rows) < cfg.min_centre_size:
+    if len(centre_rows) < cfg.min_center_size:
         return False
     if task == "rfs":
-        return int(strata[centre_rows].sum()) >= cfg.min_centre_events
+        return int(strata[centre_rows].sum()) >= cfg.min_center_events
     return len(np.unique(strata[centre_rows])) == 2
 
 
-def make_splits(scheme: str, centres: np.ndarray, strata: np.ndarray, cfg: Validation,
-                task: str) -> SplitPlan:
+def make_splits(scheme: CVScheme | str, centres: np.ndarray, strata: np.ndarray,
+                cfg: Validation, task: str) -> SplitPlan:
     """Build the splits of ``scheme`` over the labelled patients (``strata``: event or class).
 
     Every training fold must hold :data:`MIN_TRAINING_PER_STRATUM` patients of each class (HPV)
     or of relapses and censored patients (RFS): the inner 3-fold searches and thresholds need
     them, and a model trained on one class says nothing.
     """
-    plan = _build_splits(scheme, centres, strata, cfg, task)
+    plan = _build_splits(CVScheme.parse(scheme, "validation scheme"), centres, strata, cfg, task)
     for split in plan.splits:
         values, counts = np.unique(strata[split.train], return_counts=True)
         found = dict(zip(values.tolist(), counts.tolist(), strict=True))
@@ -91,10 +91,14 @@ def make_splits(scheme: str, centres: np.ndarray, strata: np.ndarray, cfg: Valid
     return plan
 
 
-def _build_splits(scheme: str, centres: np.ndarray, strata: np.ndarray, cfg: Validation,
+def _build_splits(scheme: CVScheme, centres: np.ndarray, strata: np.ndarray, cfg: Validation,
                   task: str) -> SplitPlan:
     everyone = np.arange(len(centres))
-    if scheme == "kfold":
+    if scheme == CVScheme.KFOLD:
+        if len(centres) < cfg.n_splits:
+            raise InputDataError(
+                f"{len(centres)} labelled patients cannot make {cfg.n_splits} folds for {task}",
+                hint="add patients, or lower validation.n_splits in the spec")
         cv = RepeatedStratifiedKFold(n_splits=cfg.n_splits, n_repeats=cfg.n_repeats,
                                      random_state=cfg.seed)
         splits = [Split(tr, te, f"k{i % cfg.n_splits}", i // cfg.n_splits)
@@ -104,15 +108,13 @@ def _build_splits(scheme: str, centres: np.ndarray, strata: np.ndarray, cfg: Val
     if len(names) < 2:
         raise ConfigError(f"{scheme} validation needs at least 2 centres, found {list(names)}",
                           hint="use --cv kfold")
-    if scheme == "holdout":
+    if scheme == CVScheme.HOLDOUT:
         held = cfg.holdout_centers or [str(names[np.argmax(counts)])]
         unknown = sorted(set(held) - set(names))
         if unknown:
             raise ConfigError(f"holdout centre(s) {unknown} not in the data {list(names)}")
         test = np.isin(centres, held)
         return SplitPlan(scheme, [Split(everyone[~test], everyone[test], "+".join(held))])
-    if scheme != "loco":
-        raise ConfigError(f"unknown validation scheme {scheme!r}; choose from {SCHEMES}")
     small = [str(c) for c in names
              if not _scorable(np.flatnonzero(centres == c), strata, cfg, task)]
     splits = [Split(everyone[centres != c], everyone[centres == c], str(c))
@@ -123,7 +125,7 @@ def _build_splits(scheme: str, centres: np.ndarray, strata: np.ndarray, cfg: Val
         log.info("LOCO: centres %s are too small to score alone and form one pooled fold", small)
     if len(splits) < 2:
         raise ConfigError("leave-one-centre-out has fewer than 2 scorable folds",
-                          hint="use --cv kfold or lower validation.min_centre_size")
+                          hint="use --cv kfold or lower validation.min_center_size")
     return SplitPlan(scheme, splits, small)
 
 

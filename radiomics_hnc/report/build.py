@@ -55,7 +55,7 @@ def build_sections(workspace: str | Path, *, dpi: int = figures.DEFAULT_DPI,
     features_dir = features_dir or ws.features_dir
     manifest = inputs.read_manifest(ws)
     validation = inputs.read_validation(ws)
-    excluded = set(validation.get("excluded", [])) if validation else set()
+    excluded = set(validation.excluded) if validation else set()
     patients = inputs.read_patient_features(ws, features_dir)
     segmentation = inputs.read_segmentation(ws)
     runs = inputs.read_runs(ws)
@@ -63,7 +63,7 @@ def build_sections(workspace: str | Path, *, dpi: int = figures.DEFAULT_DPI,
         cohort_section(manifest, excluded, dpi, seed=seed) if manifest is not None else None,
         quality_section(validation, inputs.read_extraction_errors(ws, features_dir),
                         len(manifest) if manifest is not None else None),
-        segmentation_section(segmentation, manifest, ws.masks_dir, dpi)
+        segmentation_section(segmentation, manifest, ws, dpi)
         if segmentation is not None else None,
         harmonisation_section(patients, dpi, seed=seed, combat=ComBat)
         if patients is not None and "center" in patients.columns else None,

@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from radiomics_hnc import __version__
+from radiomics_hnc.choices import CVScheme
 from radiomics_hnc.report.content import Section, Table, Text
 from radiomics_hnc.report.inputs import Run
-from radiomics_hnc.report.model_summary import scheme_label
 from radiomics_hnc.report.standardisation import ModalityCompliance, modality_compliance
 from radiomics_hnc.workspace import Workspace, is_patient_feature
 
@@ -120,7 +120,7 @@ class Answer:
 
 
 @dataclass
-class RunRecord:
+class StudyFacts:
     """What the workspace recorded that the checklist reads (see :func:`read_record`)."""
 
     manifest: pd.DataFrame | None = None
@@ -140,30 +140,29 @@ class RunRecord:
 
 
 def read_record(workspace: str | Path, features_dir: Path | None,
-                sections: Sequence[Section]) -> RunRecord:
+                sections: Sequence[Section]) -> StudyFacts:
     """Everything the checklist needs, read through the report's readers in this one place."""
     from radiomics_hnc.report import inputs
-    from radiomics_hnc.report.methods import _harmonised
 
     ws = Workspace(workspace)
     folder = features_dir or ws.features_dir
-    validation = inputs.read_validation(ws) or {}
+    validation = inputs.read_validation(ws)
     patients = inputs.read_patient_features(ws, folder)
     runs = inputs.read_runs(ws)
-    return RunRecord(
-        manifest=inputs.read_manifest(ws), excluded=len(validation.get("excluded", [])),
+    return StudyFacts(
+        manifest=inputs.read_manifest(ws), excluded=len(validation.excluded) if validation else 0,
         patient_columns=[] if patients is None else
         [str(c) for c in patients.dropna(axis=1, how="all").columns],
         features_provenance=inputs.file_provenance(folder / "patients.parquet"),
         segmentation_evaluated=inputs.read_segmentation(ws) is not None, runs=runs,
-        harmonised_runs=[run.name for run in runs if _harmonised(run)],
+        harmonised_runs=[run.name for run in runs if run.spec.preprocessing.harmonize],
         sections={section.id: section.title for section in sections})
 
 
 class Answers:
     """One method per automatic answer; ``None`` when the stage that answers was not run."""
 
-    def __init__(self, record: RunRecord) -> None:
+    def __init__(self, record: StudyFacts) -> None:
         self.record = record
         self.modalities = record.modalities
 
@@ -304,7 +303,7 @@ class Answers:
                                "the whole cohort", "state the selection method of the spec")
 
     def validation(self) -> Answer | None:
-        schemes = sorted({scheme_label(run.scheme) for run in self.record.runs})
+        schemes = sorted({run.scheme.label for run in self.record.runs})
         return self._modelling("patient-level " + " and ".join(schemes) + "; every metric "
                                "from out-of-fold predictions")
 
@@ -312,8 +311,7 @@ class Answers:
         return self.validation()
 
     def external_testing(self) -> Answer | None:
-        if not any(scheme_label(r.scheme).startswith("leave-one-centre") for r in
-                   self.record.runs):
+        if not any(run.scheme == CVScheme.LOCO for run in self.record.runs):
             return None
         return Answer("leave-one-centre-out: each centre predicted by models not trained on "
                       "it", "methods", "an independent external cohort, if any")
@@ -381,7 +379,7 @@ def _row(guideline: str, number: int, title: str, key: str | None,
             "Shown in": where}
 
 
-def checklist_table(record: RunRecord) -> pd.DataFrame:
+def checklist_table(record: StudyFacts) -> pd.DataFrame:
     """One row per CLEAR and METRICS item: status, answer and the section showing it."""
     answers = Answers(record)
     rows = [_row("CLEAR", n, title, CLEAR_ANSWERS.get(n), answers) for n, title in CLEAR_ITEMS]

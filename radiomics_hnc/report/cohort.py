@@ -67,7 +67,7 @@ def rfs_by_centre_figure(cohort: pd.DataFrame, dpi: int) -> Figure:
         mask = centres == centre
         curve = stats.kaplan_meier(time[mask], event[mask])
         ax.step(curve.time / stats.DAYS_PER_YEAR, curve.survival, where="post", color=colour,
-                label=f"{centre} (n={mask.sum()})")
+                label=f"{figures.plain(centre)} (n={mask.sum()})")
     _, p_value = stats.log_rank(time, event, centres)
     ax.set_xlabel("Time since end of radiotherapy (years)")
     ax.set_ylabel("Recurrence-free survival probability")

@@ -27,6 +27,16 @@ def centre_colours(centres: Iterable[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
 
 
+def plain(text: object) -> str:
+    """User text (a centre, patient or feature name) as matplotlib draws it literally.
+
+    Matplotlib reads text between two ``$`` as mathtext, which draws ``$x$`` as math and
+    raises on ``$\\foo$`` when the figure is rendered; an escaped ``\\$`` is a plain dollar sign.
+    Every string from users' files passes through here before it reaches a figure.
+    """
+    return str(text).replace("$", r"\$")
+
+
 def new_figure(width: float = 6.0, height: float = 4.0, ncols: int = 1) -> tuple[MplFigure, list]:
     """A figure (inches) with ``ncols`` axes in a row, styled for print."""
     fig = MplFigure(figsize=(width, height), layout="constrained")

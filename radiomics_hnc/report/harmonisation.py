@@ -121,7 +121,7 @@ def pca_figure(views: dict[str, np.ndarray], centres: pd.Series, dpi: int) -> Fi
         for centre in sorted(colours):
             mask = (centres == centre).to_numpy()
             ax.scatter(points[mask, 0], points[mask, 1], s=10, alpha=0.7, color=colours[centre],
-                       label=centre, linewidths=0)
+                       label=figures.plain(centre), linewidths=0)
         ratio = pca.explained_variance_ratio_ * 100
         ax.set_xlabel(f"PC1 ({ratio[0]:.0f} % of variance, standardised units)")
         ax.set_ylabel(f"PC2 ({ratio[1]:.0f} % of variance)")

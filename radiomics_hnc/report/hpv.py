@@ -12,7 +12,8 @@ from radiomics_hnc.report.content import Figure, Section, Table, Text
 from radiomics_hnc.report.inputs import Run, oof_scores
 from radiomics_hnc.report.model_summary import (
     FOLD_AWARE_NOTE,
-    best_run,
+    NO_SCORED_RUN,
+    best_of,
     comparison_table,
     importance_figure,
     per_centre_figures,
@@ -43,7 +44,6 @@ def hpv_section(runs: list[Run], manifest: pd.DataFrame | None, dpi: int,
     note = warnings_note(hpv)
     if note is not None:
         section.blocks.append(note)
-    best = best_run(hpv, "roc_auc_fold_aware")
     per_centre = per_centre_table(hpv, "roc_auc", "ROC AUC")
     if not per_centre.empty:
         section.blocks.extend(per_centre_figures(per_centre, "ROC AUC", dpi))
@@ -51,6 +51,10 @@ def hpv_section(runs: list[Run], manifest: pd.DataFrame | None, dpi: int,
                                     "bootstrap 95 % CI (leave-one-centre-out runs; a centre "
                                     "with one class only has no AUC).", per_centre,
                                     display=False))
+    best = best_of(hpv)
+    if best is None:
+        section.blocks.append(Text(NO_SCORED_RUN, style="note"))
+        return section
     scores = oof_scores(best, manifest).dropna(subset=["score", "hpv_status"])
     labels = scores["hpv_status"].astype(int).to_numpy()
     if len(np.unique(labels)) == 2:
@@ -75,16 +79,11 @@ def decisions(run: Run, scores: pd.DataFrame) -> tuple[float, np.ndarray]:
     """The classification threshold and the 0/1 predictions of the scored patients.
 
     The threshold is the one chosen on the training folds: the run's per-patient ``predicted``
-    and ``threshold`` columns when it saved them (it may differ between folds; the median is
-    shown), else ``threshold`` in metrics.json, else 0.5.
+    and ``threshold`` columns (it may differ between folds; the median is shown).
     """
     oof = run.oof.groupby("patient_id")
-    if {"predicted", "threshold"} <= set(run.oof.columns):
-        predicted = scores["patient_id"].map(oof["predicted"].agg(lambda v: v.mode()[0]))
-        return float(run.oof["threshold"].median()), predicted.to_numpy(int)
-    value = run.metrics.get("threshold")
-    threshold = float(value) if isinstance(value, (int, float)) else 0.5
-    return threshold, (scores["score"].to_numpy(float) >= threshold).astype(int)
+    predicted = scores["patient_id"].map(oof["predicted"].agg(lambda v: v.mode()[0]))
+    return float(run.oof["threshold"].median()), predicted.to_numpy(int)
 
 
 def bootstrap_roc_band(labels: np.ndarray, scores: np.ndarray, seed: int,

@@ -16,7 +16,6 @@ import pandas as pd
 
 from radiomics_hnc.report.content import Section, Table, Text
 from radiomics_hnc.report.inputs import Run
-from radiomics_hnc.report.model_summary import scheme_label
 from radiomics_hnc.report.standardisation import ibsi_paragraphs
 from radiomics_hnc.workspace import is_patient_feature
 
@@ -146,10 +145,10 @@ def _features_paragraph(inputs: MethodsInputs) -> str:
 
 
 def _modelling_paragraph(runs: list[Run]) -> str:
-    schemes = sorted({scheme_label(r.scheme) for r in runs})
+    schemes = sorted({r.scheme.label for r in runs})
     tasks = sorted({r.task for r in runs})
-    harmonised = any(_harmonised(r) for r in runs)
-    estimators = sorted({_estimator_name(r) for r in runs})
+    harmonised = any(r.spec.preprocessing.harmonize for r in runs)
+    estimators = sorted({r.spec.estimator for r in runs})
     text = (f"{len(runs)} model runs ({', '.join(tasks)}; estimators: {', '.join(estimators)}) "
             f"were validated by {' and by '.join(schemes)}; imputation, scaling"
             f"{', ComBat harmonisation by centre' if harmonised else ''} and feature selection "
@@ -172,27 +171,13 @@ def _run_sources(runs: list[Run]) -> str:
     """Which mask source each run's features came from (as recorded by ``fit``)."""
     by_source: dict[str, list[str]] = {}
     for run in runs:
-        recorded = run.metrics.get("features")
-        source = recorded.get("description") if isinstance(recorded, dict) else None
-        by_source.setdefault(str(source or "not recorded"), []).append(run.name)
+        recorded = run.record.features
+        by_source.setdefault(recorded.description if recorded else "not recorded",
+                             []).append(run.name)
     if list(by_source) == ["not recorded"]:
         return ""
     return " Feature tables of the runs: " + "; ".join(
         f"{source}: {', '.join(names)}" for source, names in by_source.items()) + "."
-
-
-def _harmonised(run: Run) -> bool:
-    """Whether the run's spec applied ComBat (``preprocessing.harmonize``)."""
-    preprocessing = run.spec.get("preprocessing")
-    return bool(preprocessing.get("harmonize")) if isinstance(preprocessing, dict) else False
-
-
-def _estimator_name(run: Run) -> str:
-    """The estimator named in the run's spec (a name or a mapping with a name)."""
-    estimator = run.spec.get("estimator")
-    if isinstance(estimator, dict):
-        estimator = estimator.get("name") or estimator.get("type")
-    return str(estimator or run.spec_name)
 
 
 _MODELS = ("rfs", "hpv")

@@ -5,33 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from radiomics_hnc.modeling import records
 from radiomics_hnc.report import figures
 from radiomics_hnc.report.content import Figure, Text
-from radiomics_hnc.report.inputs import Run, metric_triplet
+from radiomics_hnc.report.inputs import Run
 
-#: Validation schemes in the order they are reported; leave-one-centre-out is the headline.
-SCHEME_ORDER = ("loco", "holdout", "kfold")
-SCHEME_LABELS = {"loco": "leave-one-centre-out cross-validation",
-                 "holdout": "a held-out-centre split", "kfold": "repeated stratified k-fold"}
 TOP_FEATURES = 15
-
-
-PER_CENTRE_KEYS = ("per_center", "by_center", "per_centre", "by_centre", "centers")
-
-
-def scheme_rank(scheme: str) -> int:
-    """Sort key of a validation scheme: leave-one-centre-out first."""
-    key = scheme.lower().replace("-", "").replace("_", "")
-    for rank, name in enumerate(SCHEME_ORDER):
-        if key.startswith(name) or (name == "loco" and "leaveonecent" in key):
-            return rank
-    return len(SCHEME_ORDER)
-
-
-def scheme_label(scheme: str) -> str:
-    """A validation scheme in words, for the methods paragraph."""
-    rank = scheme_rank(scheme)
-    return SCHEME_LABELS[SCHEME_ORDER[rank]] if rank < len(SCHEME_ORDER) else scheme
 
 
 #: The difference between the headline and the pooled figures, in one sentence.
@@ -47,64 +26,48 @@ def comparison_table(runs: list[Run], metrics: dict[str, str]) -> pd.DataFrame:
     """One row per run: spec, features, validation scheme, each metric with its 95 % CI, the
     SD of the per-fold headline metric and any warning (degenerate model, unusable inputs).
 
-    ``metrics`` maps a metric key of :data:`inputs.METRIC_ALIASES` to its column title.
+    ``metrics`` maps a metric key of the runs' ``metrics.json`` to its column title.
     """
     rows = []
-    for run in sorted(runs, key=lambda r: (scheme_rank(r.scheme), r.spec_name, r.name)):
+    for run in sorted(runs, key=lambda r: (r.scheme.rank, r.spec_name, r.name)):
         row: dict[str, object] = {"Run": run.name, "Spec": run.spec_name,
                                   "Features": run.feature_set, "Validation": run.scheme,
-                                  "Patients scored": _scored(run)}
+                                  "Patients scored": run.record.n_labelled}
         for key, title in metrics.items():
             estimate, low, high = run.metric(key)
             row[title] = round(estimate, 3) if np.isfinite(estimate) else np.nan
             row[f"{title} 95% CI"] = (f"{low:.3f}–{high:.3f}" if np.isfinite(low)
                                       and np.isfinite(high) else "")
-        summary = run.metrics.get("fold_summary")
-        spread = summary.get("sd") if isinstance(summary, dict) else None
-        row["Per-fold SD"] = round(spread, 3) if isinstance(spread, float) and np.isfinite(
-            spread) else np.nan
-        row["Warning"] = "; ".join(run_warnings(run))
+        spread = run.record.fold_summary.sd
+        row["Per-fold SD"] = round(spread, 3) if np.isfinite(spread) else np.nan
+        row["Warning"] = "; ".join(run.record.warnings())
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def run_warnings(run: Run) -> list[str]:
-    """Why a run's figures should not be read as they stand: a degenerate model (not scored),
-    inputs mostly missing or constant."""
-    found = []
-    degenerate = run.metrics.get("degenerate")
-    if isinstance(degenerate, dict):
-        found.append(f"degenerate, not scored ({degenerate.get('reason', '')})")
-    inputs = run.metrics.get("inputs")
-    if isinstance(inputs, dict) and inputs.get("warning"):
-        found.append(str(inputs["warning"]))
-    return found
-
-
 def warnings_note(runs: list[Run]) -> Text | None:
     """A side note naming every run with a warning, or None."""
-    flagged = [f"{run.name}: {'; '.join(found)}" for run in runs if (found := run_warnings(run))]
+    flagged = [f"{run.name}: {'; '.join(found)}" for run in runs
+               if (found := run.record.warnings())]
     return Text("Read with care. " + " | ".join(flagged), style="note") if flagged else None
 
 
 def per_centre_table(runs: list[Run], metric: str, label: str) -> pd.DataFrame:
-    """``metric`` of each held-out centre with its bootstrap CI, from the ``per_centre`` part of
+    """``metric`` of each held-out centre with its bootstrap CI, from the ``by_center`` part of
     metrics.json; centres with few events or without a pair stay, marked."""
     rows = []
     for run in runs:
-        per_centre = next((run.metrics[k] for k in PER_CENTRE_KEYS
-                           if isinstance(run.metrics.get(k), dict)), {})
-        for centre, values in per_centre.items():
-            values = values if isinstance(values, dict) else {metric: values}
-            estimate, low, high = metric_triplet(values, metric)
-            rows.append({"Run": run.name, "Centre": str(centre), "Patients": values.get("n"),
-                         **{title: values[key] for key, title in _COUNTS.items()
-                            if key in values},
+        for centre, values in (run.record.by_center or {}).items():
+            score = values.score(metric)
+            estimate, low, high = ((score.estimate, score.ci_low, score.ci_high)
+                                   if score is not None else (np.nan, np.nan, np.nan))
+            rows.append({"Run": run.name, "Centre": centre, "Patients": values.n,
+                         **{title: getattr(values, key) for key, title in _COUNTS.items()
+                            if getattr(values, key) is not None},
                          label: round(estimate, 3) if np.isfinite(estimate) else np.nan,
                          "CI low": round(low, 3) if np.isfinite(low) else np.nan,
                          "CI high": round(high, 3) if np.isfinite(high) else np.nan,
-                         "Few events": bool(values.get("few_events", False)),
-                         "Note": values.get("note") or ""})
+                         "Few events": values.few_events, "Note": values.note or ""})
     return pd.DataFrame(rows)
 
 
@@ -138,7 +101,7 @@ def per_centre_figures(table: pd.DataFrame, label: str, dpi: int) -> list[Figure
                         linewidth=1.2)
             ax.plot(row[label], position, "o", color=colour,
                     markerfacecolor="white" if row["Few events"] else colour)
-        names = [_centre_label(row) for row in rows.to_dict("records")]
+        names = [figures.plain(_centre_label(row)) for row in rows.to_dict("records")]
         ax.set_yticks(y, names, fontsize=7)
         ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
         ax.set_xlim(0, 1)
@@ -152,36 +115,28 @@ def per_centre_figures(table: pd.DataFrame, label: str, dpi: int) -> list[Figure
     return out
 
 
-def _scored(run: Run) -> int:
-    """Patients with a known outcome that the metrics were computed on."""
-    labelled = run.metrics.get("n_labelled")
-    if isinstance(labelled, int):
-        return labelled
-    outcome = "hpv_status" if run.task == "hpv" else "relapse"
-    if outcome in run.oof.columns:
-        return int(run.oof.dropna(subset=[outcome])["patient_id"].nunique())
-    return int(run.oof["patient_id"].nunique())
+def best_of(runs: list[Run]) -> Run | None:
+    """The best scored run (:func:`radiomics_hnc.modeling.records.best_run`, the rule of the
+    command line's headline too), or None when every run is degenerate."""
+    by_name = {run.name: run for run in runs}
+    name = records.best_run({run.name: run.record for run in runs}, runs[0].task)
+    return by_name[name] if name is not None else None
 
 
-def best_run(runs: list[Run], metric: str) -> Run:
-    """The run with the highest ``metric`` under the most centre-aware validation available."""
-    headline = min(scheme_rank(r.scheme) for r in runs)
-    candidates = [r for r in runs if scheme_rank(r.scheme) == headline]
-
-    def score(run: Run) -> float:
-        value = run.metric(metric)[0]
-        return value if np.isfinite(value) else -np.inf
-
-    return max(candidates, key=score)
+#: What the curves show when no run of a task could be scored.
+NO_SCORED_RUN = ("No run could be scored (every model is degenerate: it ranks nobody), so no "
+                 "curve, calibration or importance is drawn.")
 
 
 def importance_figure(run: Run, dpi: int, top: int = TOP_FEATURES) -> Figure | None:
-    """Horizontal bars of the run's most important features (feature names of DESIGN.md)."""
+    """Horizontal bars of the run's most important features (feature names of
+    docs/design.md)."""
     if run.importance is None or run.importance.empty:
         return None
     table = run.importance.head(top).iloc[::-1]
     fig, (ax,) = figures.new_figure(7.5, 0.28 * len(table) + 1.2)
-    ax.barh(table["feature"].astype(str), table["importance"], color="#0072B2")
+    ax.barh([figures.plain(name) for name in table["feature"]], table["importance"],
+            color="#0072B2")
     methods = set(table["method"].astype(str)) if "method" in table.columns else set()
     ax.set_xlabel(f"Importance ({', '.join(sorted(methods)) or 'model-specific units'})")
     ax.tick_params(axis="y", labelsize=7)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from radiomics_hnc.report.content import Section, Table, Text
+from radiomics_hnc.validate import CheckMeaning, ValidationRecord
 
 #: Longer finding lists are only written as CSV.
 MAX_DISPLAYED_FINDINGS = 100
@@ -15,16 +17,17 @@ _FINDING_COLUMNS = ["patient_id", "check", "severity", "message", "file", "expec
                     "center"]
 
 
-def quality_section(validation: dict[str, Any] | None, extraction_errors: pd.DataFrame | None,
+def quality_section(validation: ValidationRecord | None,
+                    extraction_errors: pd.DataFrame | None,
                     n_patients: int | None) -> Section | None:
     """The validation summary and the patients left out of later stages, with reasons."""
     if validation is None and extraction_errors is None:
         return None
     section = Section("quality", "Data quality")
     if validation is not None:
-        findings = pd.DataFrame(validation.get("findings", []))
-        findings = findings.reindex(columns=_FINDING_COLUMNS)
-        excluded = list(validation.get("excluded", []))
+        findings = pd.DataFrame([asdict(f) for f in validation.findings],
+                                columns=_FINDING_COLUMNS)
+        excluded = validation.excluded
         total = f" of {n_patients}" if n_patients is not None else ""
         section.blocks.append(Text(
             f"Every patient was checked (files, geometry, label values, SUV/HU/Gy ranges, "
@@ -32,7 +35,7 @@ def quality_section(validation: dict[str, Any] | None, extraction_errors: pd.Dat
             "excluded from segmentation, extraction and modelling; warnings do not exclude."))
         section.blocks.append(Table("validation_summary", "Validation findings per check and "
                                     "centre (number of findings).",
-                                    findings_by_check(findings, validation.get("checks", {}))))
+                                    findings_by_check(findings, validation.checks)))
         if excluded:
             section.blocks.append(Table("excluded_patients", "Patients excluded and why.",
                                         excluded_reasons(findings, excluded)))
@@ -50,7 +53,7 @@ def quality_section(validation: dict[str, Any] | None, extraction_errors: pd.Dat
     return section
 
 
-def findings_by_check(findings: pd.DataFrame, checks: dict[str, Any]) -> pd.DataFrame:
+def findings_by_check(findings: pd.DataFrame, checks: dict[str, CheckMeaning]) -> pd.DataFrame:
     """Counts of findings by check (rows) and centre (columns), with severity and meaning."""
     if findings.empty:
         return pd.DataFrame({"Check": [], "Severity": [], "Meaning": [], "Total": []})
@@ -58,7 +61,7 @@ def findings_by_check(findings: pd.DataFrame, checks: dict[str, Any]) -> pd.Data
     counts = pd.crosstab([findings["check"], findings["severity"]], centre)
     counts["Total"] = counts.sum(axis=1)
     counts = counts.reset_index().rename(columns={"check": "Check", "severity": "Severity"})
-    counts.insert(2, "Meaning", [str(checks.get(c, {}).get("meaning", "")) for c in
+    counts.insert(2, "Meaning", [checks[c].meaning if c in checks else "" for c in
                                  counts["Check"]])
     counts["_rank"] = counts["Severity"].map({"error": 0, "warning": 1, "info": 2}).fillna(3)
     counts = counts.sort_values(["_rank", "Total"], ascending=[True, False])

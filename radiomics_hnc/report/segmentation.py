@@ -21,17 +21,15 @@ from radiomics_hnc.io import read_image
 from radiomics_hnc.report import figures
 from radiomics_hnc.report.content import Figure, Section, Table, Text
 from radiomics_hnc.report.inputs import SegmentationResults
-from radiomics_hnc.workspace import (
+from radiomics_hnc.segment.summary import (
     INCLUDES_TRAINING_PATIENTS,
-    UNSEEN_SEGMENTATION_KEY,
-    patient_file,
-    segmentation_headline,
+    SegmentationScores,
+    SegmentationSummary,
 )
+from radiomics_hnc.workspace import Workspace, patient_file
 
 log = logging.getLogger(__name__)
 
-#: Keys of summary.json that may hold the per-centre metrics.
-_CENTRE_KEYS = ("by_center", "per_center", "by_centre", "per_centre", "centers", "centres")
 CT_WINDOW_HU = (-250.0, 250.0)
 PET_DISPLAY_SUV = (0.0, 10.0)
 #: PET below this (SUV) is not overlaid, so the CT stays visible outside hot regions.
@@ -41,8 +39,11 @@ _CONTOUR_COLOURS = {1: "#00C853", 2: "#00B8D4"}  # GTVp green, GTVn cyan
 
 
 def segmentation_section(results: SegmentationResults, manifest: pd.DataFrame | None,
-                         masks_dir: Path, dpi: int) -> Section | None:
-    """Cohort metrics, Dice distributions by centre and best/median/worst overlays."""
+                         workspace: Workspace, dpi: int) -> Section | None:
+    """Cohort metrics, Dice distributions by centre and best/median/worst overlays.
+
+    The overlays draw the masks the summary says were evaluated (``WORKSPACE/masks`` when
+    there is no summary)."""
     section = Section("segmentation", "Segmentation")
     section.blocks.append(Text(
         "Automatic GTVp/GTVn masks compared with the ground-truth contours. DSCagg is the "
@@ -52,23 +53,10 @@ def segmentation_section(results: SegmentationResults, manifest: pd.DataFrame | 
     metrics = results.metrics
     if "center" not in metrics.columns and manifest is not None and "patient_id" in metrics:
         metrics = metrics.merge(manifest[["patient_id", "center"]], on="patient_id", how="left")
-    headline = segmentation_headline(results.summary)
-    if headline is not None:
-        section.blocks.append(Text(f"Headline: {headline.text()}."))
-        if headline.includes_training_patients is None:
-            section.blocks.append(Text(
-                "The masks were evaluated without the segmenter's model folder, so it is not "
-                "known which patients it was trained on: these figures may include them and "
-                "then overstate its performance on new patients.", style="note"))
-    table = summary_table(results.summary)
-    if not table.empty:
-        caption = "Segmentation metrics overall and per centre."
-        if isinstance(results.summary.get(UNSEEN_SEGMENTATION_KEY), Mapping):
-            caption += (" 'Not trained on' rows cover the patients the segmenter was not trained "
-                        "on (the validation patients of its training run only chose its best "
-                        "epoch); the other rows cover every evaluated patient and say when "
-                        "they include training patients.")
-        section.blocks.append(Table("segmentation_summary", caption, table))
+    masks_dir = workspace.masks_dir
+    if results.summary is not None:
+        summary_blocks(section, results.summary)
+        masks_dir = results.summary.masks_folder(workspace.root)
     dice_columns = [c for c in metrics.columns if "dice" in c.lower()]
     if dice_columns and "center" in metrics.columns:
         section.blocks.append(Table("segmentation_per_patient", "Per-patient segmentation "
@@ -85,39 +73,50 @@ def segmentation_section(results: SegmentationResults, manifest: pd.DataFrame | 
     return section if len(section.blocks) > 1 else None
 
 
-def summary_table(summary: Mapping[str, Any]) -> pd.DataFrame:
+def summary_blocks(section: Section, summary: SegmentationSummary) -> None:
+    """The headline figure and the table of every scope, with what they include."""
+    headline = summary.headline()
+    section.blocks.append(Text(f"Headline: {headline.text()}."))
+    if headline.includes_training_patients is None:
+        section.blocks.append(Text(
+            "The masks were evaluated without the segmenter's model folder, so it is not "
+            "known which patients it was trained on: these figures may include them and "
+            "then overstate its performance on new patients.", style="note"))
+    caption = "Segmentation metrics overall and per centre."
+    if summary.not_trained_on is not None:
+        caption += (" 'Not trained on' rows cover the patients the segmenter was not trained "
+                    "on (the validation patients of its training run only chose its best "
+                    "epoch); the other rows cover every evaluated patient and say when "
+                    "they include training patients.")
+    section.blocks.append(Table("segmentation_summary", caption, summary_table(summary)))
+
+
+def summary_table(summary: SegmentationSummary) -> pd.DataFrame:
     """summary.json as a table: the patients the segmenter was not trained on (cohort, then
     per centre) when known, then every evaluated patient, each row labelled when it includes
     patients the segmenter was trained on. Rows known to hold no training patient repeat an
     unseen-patient row and are left out."""
-    unseen = summary.get(UNSEEN_SEGMENTATION_KEY)
-    has_unseen = isinstance(unseen, Mapping)
     rows = []
-    if has_unseen:
-        rows += _scope_rows(unseen, summary.get(f"{UNSEEN_SEGMENTATION_KEY}_by_center") or {},
+    if summary.not_trained_on is not None:
+        rows += _scope_rows(summary.not_trained_on, summary.not_trained_on_by_center or {},
                             "Not trained on: ")
-    overall = summary.get("overall")
-    if not isinstance(overall, Mapping):
-        overall = {k: v for k, v in summary.items() if k not in _CENTRE_KEYS}
-    per_centre = next((summary[k] for k in _CENTRE_KEYS if isinstance(summary.get(k), Mapping)),
-                      {})
-    rows += _scope_rows(overall, per_centre, "", skip_without_training=has_unseen)
+    rows += _scope_rows(summary.overall, summary.by_center, "",
+                        skip_without_training=summary.not_trained_on is not None)
     return pd.DataFrame(rows)
 
 
-def _scope_rows(overall: Mapping[str, Any], per_centre: Mapping[str, Any], prefix: str,
-                skip_without_training: bool = False) -> list[dict[str, Any]]:
-    """One row for the cohort (when it has numbers), then one per centre."""
+def _scope_rows(overall: SegmentationScores, per_centre: Mapping[str, SegmentationScores],
+                prefix: str, skip_without_training: bool = False) -> list[dict[str, Any]]:
+    """One row for the cohort, then one per centre."""
     scopes = [("All centres", overall), *per_centre.items()]
     return [{"Scope": f"{prefix}{scope}{_training_note(values)}", **_numbers(values)}
             for scope, values in scopes
-            if isinstance(values, Mapping) and values
-            and not (skip_without_training and values.get("n_trained_on") == 0)]
+            if not (skip_without_training and values.n_trained_on == 0)]
 
 
-def _training_note(values: Mapping[str, Any]) -> str:
-    trained = values.get("n_trained_on")
-    return f" ({INCLUDES_TRAINING_PATIENTS})" if _is_number(trained) and trained > 0 else ""
+def _training_note(values: SegmentationScores) -> str:
+    trained = values.n_trained_on
+    return f" ({INCLUDES_TRAINING_PATIENTS})" if trained is not None and trained > 0 else ""
 
 
 def metric_label(name: str) -> str:
@@ -128,20 +127,10 @@ def metric_label(name: str) -> str:
     return text.replace("DSC agg", "DSCagg")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, float | int]:
-    """Numeric leaves with readable names; nested mappings (e.g. per label) are flattened."""
-    out: dict[str, float | int] = {}
-    for key, value in values.items():
-        name = f"{prefix}_{key}" if prefix else str(key)
-        if _is_number(value):
-            out[metric_label(name)] = value if isinstance(value, int) else round(float(value), 4)
-        elif isinstance(value, Mapping) and key not in _CENTRE_KEYS:
-            out.update(_numbers(value, name))
-    return out
+def _numbers(values: SegmentationScores) -> dict[str, float | int]:
+    """The scope's figures with readable names (undefined ones left out)."""
+    return {metric_label(key): value if isinstance(value, int) else round(value, 4)
+            for key, value in values.model_dump().items() if value is not None}
 
 
 def dice_boxplot(metrics: pd.DataFrame, dice_columns: list[str], dpi: int) -> str:
@@ -153,7 +142,8 @@ def dice_boxplot(metrics: pd.DataFrame, dice_columns: list[str], dpi: int) -> st
     for ax, column in zip(axes, dice_columns, strict=True):
         data = [metrics.loc[metrics["center"].astype(str) == c, column].dropna().to_numpy(float)
                 for c in centres]
-        boxes = ax.boxplot(data, tick_labels=centres, patch_artist=True, showfliers=False)
+        boxes = ax.boxplot(data, tick_labels=[figures.plain(c) for c in centres],
+                           patch_artist=True, showfliers=False)
         for patch, centre in zip(boxes["boxes"], centres, strict=True):
             patch.set(facecolor=colours[centre], alpha=0.45)
         for position, values in enumerate(data, start=1):
@@ -201,7 +191,8 @@ def overlay_figure(metrics: pd.DataFrame, rank_column: str, manifest: pd.DataFra
     fig, axes = figures.new_figure(3.3 * len(panels), 3.6, ncols=len(panels))
     for ax, (role, pid, value, view) in zip(axes, panels, strict=True):
         _draw_overlay(ax, view)
-        ax.set_title(f"{role}: {pid}\n{metric_label(rank_column)} = {value:.2f}", fontsize=9)
+        ax.set_title(f"{role}: {figures.plain(pid)}\n{metric_label(rank_column)} = {value:.2f}",
+                     fontsize=9)
     return Figure(figures.to_data_uri(fig, dpi),
                   "Axial PET/CT slices through the largest ground-truth area: CT (grey, window "
                   "-250 to 250 HU), PET (colour, 2–10 SUV); ground truth solid, prediction "

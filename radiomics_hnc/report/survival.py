@@ -16,12 +16,12 @@ from radiomics_hnc.report.content import Figure, Section, Table, Text
 from radiomics_hnc.report.inputs import Run, oof_scores
 from radiomics_hnc.report.model_summary import (
     FOLD_AWARE_NOTE,
-    best_run,
+    NO_SCORED_RUN,
+    best_of,
     comparison_table,
     importance_figure,
     per_centre_figures,
     per_centre_table,
-    scheme_rank,
     warnings_note,
 )
 from radiomics_hnc.workspace import is_patient_feature
@@ -69,13 +69,16 @@ def survival_section(runs: list[Run], manifest: pd.DataFrame | None,
     note = warnings_note(rfs)
     if note is not None:
         section.blocks.append(note)
-    best = best_run(rfs, "c_index_fold_aware")
     per_centre = per_centre_table(rfs, "c_index", "Harrell's C")
     if not per_centre.empty:
         section.blocks.extend(per_centre_figures(per_centre, "Harrell's C", dpi))
         section.blocks.append(Table("rfs_per_centre", "Harrell's C per held-out centre with "
                                     "bootstrap 95 % CI (leave-one-centre-out runs).", per_centre,
                                     display=False))
+    best = best_of(rfs)
+    if best is None:
+        section.blocks.append(Text(NO_SCORED_RUN, style="note"))
+        return section
     scores = oof_scores(best, manifest).dropna(subset=["score", "rfs_days", "relapse"])
     section.blocks.append(Text(
         f"Curves below use the best run under the headline validation: {best.name} "
@@ -83,7 +86,7 @@ def survival_section(runs: list[Run], manifest: pd.DataFrame | None,
     if len(scores) >= 10 and scores["relapse"].astype(int).sum() >= 2:
         section.blocks.extend(risk_group_blocks(scores, dpi))
         section.blocks.append(time_auc_figure(
-            [r for r in rfs if scheme_rank(r.scheme) == scheme_rank(best.scheme)], manifest,
+            [r for r in rfs if r.scheme == best.scheme], manifest,
             dpi))
         section.blocks.append(calibration_figure(best, scores, dpi))
     cohort = _hr_cohort(manifest, patients)
@@ -268,7 +271,7 @@ def forest_blocks(cohort: pd.DataFrame, best: Run, dpi: int) -> list[Table | Fig
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_yticks(y, table["Covariate"], fontsize=7)
+    ax.set_yticks(y, [figures.plain(name) for name in table["Covariate"]], fontsize=7)
     ax.set_xlabel("Hazard ratio for relapse (log scale, 95 % CI)")
     return [Table("rfs_hazard_ratios", "Univariable Cox hazard ratios for relapse (Breslow "
                   "ties, Wald 95 % CI; radiomics features standardised, per SD; complete "

@@ -1,18 +1,21 @@
-"""segment stage: a light MONAI segmenter that trains, predicts and evaluates GTVp/GTVn masks."""
+"""segment stage: a light MONAI segmenter that trains, predicts and evaluates GTVp/GTVn masks.
 
-from radiomics_hnc.segment.evaluate import EvaluationResult, evaluate_masks
-from radiomics_hnc.segment.predict import load_segmenter, predict_cohort, predict_patient
-from radiomics_hnc.segment.spec import SegmentationSpec, load_segmenter_spec
-from radiomics_hnc.segment.train import TrainingResult, train_segmenter
+The names below are imported on first use: reading the segmentation summary record
+(``segment.summary``, needed by the report and the headline) does not load torch.
+"""
 
-__all__ = [
-    "EvaluationResult",
-    "SegmentationSpec",
-    "TrainingResult",
-    "evaluate_masks",
-    "load_segmenter",
-    "load_segmenter_spec",
-    "predict_cohort",
-    "predict_patient",
-    "train_segmenter",
-]
+from radiomics_hnc.lazy import lazy_attributes
+
+_MODULES = {
+    "EvaluationResult": "evaluate",
+    "evaluate_masks": "evaluate",
+    "load_segmenter": "predict",
+    "predict_cohort": "predict",
+    "predict_patient": "predict",
+    "SegmentationSpec": "spec",
+    "load_segmenter_spec": "spec",
+    "TrainingResult": "train",
+    "train_segmenter": "train",
+}
+__all__ = sorted(_MODULES)
+__getattr__ = lazy_attributes(__name__, _MODULES)

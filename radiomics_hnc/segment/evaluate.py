@@ -1,11 +1,12 @@
 """Evaluation of masks against ground-truth labels: writes
 ``WORKSPACE/segmentation/segmentation_metrics.parquet`` (one row per patient, see
 :func:`radiomics_hnc.segment.metrics.patient_metrics`, plus ``trained_on`` when the segmenter's
-model folder is known) and ``summary.json``: cohort and per-centre DSCagg, mean GTVp Dice and
-GTVn F1agg over every evaluated patient (``overall``, ``by_center``) and over the patients the
-segmenter was not trained on (``not_trained_on``, ``not_trained_on_by_center``: the headline,
-since a segmenter scores higher on its own training patients), and the patients that could not
-be evaluated."""
+model folder is known) and ``summary.json``
+(:class:`~radiomics_hnc.segment.summary.SegmentationSummary`): cohort and per-centre DSCagg,
+mean GTVp Dice and GTVn F1agg over every evaluated patient (``overall``, ``by_center``) and over
+the patients the segmenter was not trained on (``not_trained_on``,
+``not_trained_on_by_center``: the headline, since a segmenter scores higher on its own training
+patients), and the patients that could not be evaluated."""
 
 from __future__ import annotations
 
@@ -19,22 +20,16 @@ import SimpleITK as sitk
 
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.geometry import grid_mismatch
-from radiomics_hnc.io import read_image, write_json, write_parquet
+from radiomics_hnc.io import read_image, write_parquet
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.segment.metrics import patient_metrics, summarise
+from radiomics_hnc.segment.summary import SUMMARY_FILE, SegmentationSummary
 from radiomics_hnc.segment.train import MODEL_INFO_FILE, trained_patients
-from radiomics_hnc.workspace import (
-    SEGMENTER_MODEL_KEY,
-    UNSEEN_SEGMENTATION_KEY,
-    Workspace,
-    manifest_records,
-    patient_file,
-)
+from radiomics_hnc.workspace import Workspace, manifest_records, patient_file
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "segmentation_metrics.parquet"
-SUMMARY_FILE = "summary.json"
 #: Column of the metrics table: True for a patient in the segmenter's ``train_patients``.
 TRAINED_ON = "trained_on"
 
@@ -44,7 +39,7 @@ class EvaluationResult:
     """Per-patient metrics, the summary written to summary.json, and the skipped patients."""
 
     metrics: pd.DataFrame
-    summary: dict
+    summary: SegmentationSummary
     failures: list[PatientFailure]
 
 
@@ -55,6 +50,13 @@ def _nan_to_none(value: object) -> object:
     if isinstance(value, list):
         return [_nan_to_none(v) for v in value]
     return None if isinstance(value, float) and np.isnan(value) else value
+
+
+def _workspace_relative(folder: Path, ws: Workspace) -> str:
+    """``folder`` relative to the workspace when inside it (the workspace may move), else
+    absolute."""
+    folder, root = folder.absolute(), ws.root.absolute()
+    return str(folder.relative_to(root)) if root in folder.parents else str(folder)
 
 
 def evaluate_patient(args: tuple[str, str, str]) -> dict[str, float]:
@@ -89,8 +91,8 @@ def summarise_by_training(frame: pd.DataFrame, trained: set[str] | None) -> dict
     summary = _summarise_counting_trained(frame)
     unseen = frame[~frame[TRAINED_ON]]
     counted = _summarise_counting_trained(unseen) if len(unseen) else {}
-    summary[UNSEEN_SEGMENTATION_KEY] = counted.get("overall")
-    summary[f"{UNSEEN_SEGMENTATION_KEY}_by_center"] = counted.get("by_center")
+    summary["not_trained_on"] = counted.get("overall")
+    summary["not_trained_on_by_center"] = counted.get("by_center")
     return summary
 
 
@@ -143,10 +145,11 @@ def evaluate_masks(workspace: str | Path, masks_dir: str | Path | None = None, *
     if trained is not None:
         frame[TRAINED_ON] = frame["patient_id"].isin(trained)
     summary = summarise_by_training(frame, trained)
-    summary[SEGMENTER_MODEL_KEY] = str(model_dir) if model_dir is not None else None
-    summary["masks_dir"] = str(masks_dir)
+    summary["segmenter"] = str(model_dir) if model_dir is not None else None
+    summary["masks_dir"] = _workspace_relative(masks_dir, ws)
     summary["not_evaluated"] = [{"patient_id": f.patient_id, "message": f.message}
                                 for f in failures]
+    record = SegmentationSummary.model_validate(_nan_to_none(summary))
     write_parquet(frame, ws.segmentation_dir / METRICS_FILE)
-    write_json(_nan_to_none(summary), ws.segmentation_dir / SUMMARY_FILE)
-    return EvaluationResult(frame, summary, failures)
+    record.write(ws.segmentation_dir / SUMMARY_FILE)
+    return EvaluationResult(frame, record, failures)

@@ -141,13 +141,13 @@ def _up_to_date(mask: Path, inputs: list[Path]) -> bool:
 
 @locked_stage("segment-predict")
 def predict_cohort(workspace: str | Path, model_dir: str | Path, *, jobs: int = 1,
-                   device: str | None = None, overwrite: bool = False,
+                   device: str | None = None, force: bool = False,
                    progress: bool = False) -> pd.DataFrame:
     """Predict masks for every eligible patient into ``WORKSPACE/masks``.
 
     Patients whose mask is newer than the model checkpoint and their CT/PET are skipped
-    (resumable). Returns one row per patient: ``patient_id``, ``status`` (written, up to date,
-    failed), ``mask_path`` and ``message`` (why it failed).
+    (resumable) unless ``force``. Returns one row per patient: ``patient_id``, ``status``
+    (written, up to date, failed), ``mask_path`` and ``message`` (why it failed).
     """
     ws = Workspace(workspace)
     model_dir = Path(model_dir).resolve()
@@ -158,7 +158,7 @@ def predict_cohort(workspace: str | Path, model_dir: str | Path, *, jobs: int = 
         pid = record["patient_id"]
         out = patient_file(ws.masks_dir, pid, ".nii.gz")
         inputs = [checkpoint, *(Path(record[k]) for k in ("ct_path", "pet_path") if record[k])]
-        if not overwrite and _up_to_date(out, inputs):
+        if not force and _up_to_date(out, inputs):
             rows.append({"patient_id": pid, "status": "up to date", "mask_path": str(out),
                          "message": None})
         else:
