@@ -403,6 +403,28 @@ def test_read_only_workspace_is_refused_before_any_work(tmp_path, monkeypatch, c
         check_writable(ws / "report" / "new", "report folder")
 
 
+@pytest.mark.parametrize(("folder", "command", "what"), [
+    ("features", ("extract", "{ws}"), "features folder"),
+    ("runs", ("fit", "rfs", "{ws}", "--spec", "rfs_clinical_cox"), "runs folder"),
+])
+def test_read_only_output_folder_inside_a_writable_workspace_is_refused(
+        tmp_path, monkeypatch, capsys, folder, command, what):
+    data = write_per_task(tmp_path / "data", ["CHUM-001", "MDA-002"])
+    ws = tmp_path / "ws"
+    discover(data, ws)
+    (ws / folder).mkdir()
+    real_access = os.access
+    def access(path, mode, **kwargs):  # only the stage's own output folder is read-only
+        writes_there = Path(path) == (ws / folder).absolute() and mode & os.W_OK
+        return not writes_there and real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    code, output = cli(monkeypatch, capsys, *(a.format(ws=ws) for a in command))
+    assert code == 1, output
+    assert f"the {what} is read-only" in output
+    assert list((ws / folder).iterdir()) == []
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod; the os.access "
                     "test above covers the check")
 def test_chmod_read_only_workspace(tmp_path):

@@ -50,12 +50,13 @@ def extract_command(
         load_feature_configs,
     )
     from radiomics_hnc.mask_sources import MaskSource, features_folder
-    from radiomics_hnc.workspace import check_writable
+    from radiomics_hnc.workspace import Workspace, check_writable
 
     check_writable(workspace)
     configs = load_feature_configs(ct_config, pet_config, dose_config, filters=filters)
     source = MaskSource.parse(masks)
     out = features_folder(workspace, features) if features is not None else None
+    check_writable(out or source.default_features_dir(Workspace(workspace)), "features folder")
     result = extract_features(workspace, masks=masks, jobs=jobs, backend=backend,
                               scheduler=scheduler, configs=configs,
                               min_lesion_ml=MIN_LESION_VOLUME_ML if min_lesion_ml is None

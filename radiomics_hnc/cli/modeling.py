@@ -37,13 +37,14 @@ def fit_command(
     from radiomics_hnc.mask_sources import features_folder
     from radiomics_hnc.modeling import fit_run, load_spec
     from radiomics_hnc.modeling.records import METRICS_FILE, RunRecord
-    from radiomics_hnc.workspace import check_writable
+    from radiomics_hnc.workspace import Workspace, check_writable
 
     spec = deprecated_alias(spec, old_model, "--spec", "--model")
     if spec is None:
         raise ConfigError("fit needs a model spec", hint="pass --spec FILE or --spec NAME "
                           "(a shipped spec such as rfs_coxnet)")
     check_writable(workspace)
+    check_writable(Workspace(workspace).runs_dir, "runs folder")
     model_spec = load_spec(spec)
     if model_spec.task != task:
         raise ConfigError(f"spec {model_spec.name!r} is a {model_spec.task} model, not {task}",
