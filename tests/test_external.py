@@ -98,6 +98,19 @@ def test_missing_feature_columns_are_listed(generated):
         validate_external(run, root / "ext", out_dir=root / "ext" / "x", external_table=lacking)
 
 
+def test_development_table_must_be_found_and_be_the_runs(generated, tmp_path):
+    import shutil
+
+    root, run = generated
+    alone = shutil.copytree(run, tmp_path / "runs" / run.name)
+    with pytest.raises(InputDataError, match=r"not beside the run.*--development-table"):
+        validate_external(alone, root / "ext", out_dir=tmp_path / "out")
+    other = root / "ext" / "features" / "patients.parquet"
+    with pytest.raises(InputDataError, match="has 120 patients but the run was fitted on 300"):
+        validate_external(alone, root / "ext", out_dir=tmp_path / "out",
+                          development_table=other)
+
+
 def test_nothing_is_refitted_on_the_external_outcomes(generated):
     """The model file is unchanged and permuting the outcomes changes no prediction."""
     root, run = generated
@@ -191,7 +204,7 @@ def test_gbsg2_hpv_figures_equal_scikit_learn_at_the_frozen_threshold(tmp_path):
 
 
 def test_report_section_and_command_line(generated, monkeypatch, capsys):
-    from radiomics_hnc.report.external import external_sections
+    from radiomics_hnc.report import build_sections
 
     root, run = generated
     code, output = cli(monkeypatch, capsys, "validate-external", str(run), str(root / "ext"),
@@ -201,9 +214,11 @@ def test_report_section_and_command_line(generated, monkeypatch, capsys):
     page = (folder / "report.html").read_text()
     assert "External validation: cox_loco" in page and "TRIPOD+AI" in page
     assert (folder / "tables" / f"external_{run.name}_performance.csv").is_file()
-    (section,) = external_sections(root / "ext", dpi=40)
-    performance = section.tables[0].frame
+    sections = {s.id: s for s in build_sections(root / "ext", dpi=40)}
+    performance = sections[f"external-{run.name}"].tables[0].frame
     assert list(performance.columns) == ["Metric", "Internal (loco)", "External"]
+    checklist = sections["checklist"].tables[0].frame.set_index("Item")
+    assert checklist.loc["METRICS 27", "Shown in"].endswith(f"(#external-{run.name})")
     code, output = cli(monkeypatch, capsys, "validate-external", str(run), str(root / "ext"),
                        "--harmonisation", "refuse")
     assert code == 1 and "were not seen" in output

@@ -180,8 +180,7 @@ def validate_external(run_dir: str | Path, external_workspace: str | Path,
     if external_table is None:
         external_table = read_patients_table(ws.features_dir / "patients.parquet")
     if not isinstance(development_table, pd.DataFrame):
-        development_table = read_patients_table(
-            development_table or _development_path(run_dir, record))
+        development_table = _read_development(run_dir, record, development_table)
     X_ext = model_inputs(external_table, columns, covariates)  # lists missing columns
     X_dev = model_inputs(development_table, columns, covariates)
     model_hash = file_sha256(run_dir / MODEL_FILE)
@@ -231,10 +230,24 @@ def _policy_stated() -> Iterator[None]:
         combat_log.setLevel(level)
 
 
-def _development_path(run_dir: Path, record: RunRecord) -> Path:
-    """The patients table the run was fitted on: its features folder in the run's workspace."""
-    folder = record.features.folder if record.features is not None else "features"
-    return run_dir.parent.parent / folder / "patients.parquet"
+def _read_development(run_dir: Path, record: RunRecord, path: str | Path | None
+                      ) -> pd.DataFrame:
+    """The patients table the run was fitted on: ``path``, or by default the run's features
+    folder in its workspace; refused when its size is not the run's."""
+    hint = ("pass --development-table FILE: the patients table the run was fitted on (the "
+            "frozen cut-points and the cohort comparison come from it)")
+    if path is None:
+        folder = record.features.folder if record.features is not None else "features"
+        path = run_dir.parent.parent / folder / "patients.parquet"
+        if not path.is_file():
+            raise InputDataError("the development patients table is not beside the run "
+                                 "(a run folder copied on its own?)", path=path, hint=hint)
+    table = read_patients_table(path)
+    if len(table) != record.n_patients:
+        raise InputDataError(f"the development table has {len(table)} patients but the run was "
+                             f"fitted on {record.n_patients}: it is not the run's table",
+                             path=path, hint=hint)
+    return table
 
 
 def _fitted_combat(model):

@@ -85,7 +85,9 @@ def external_section(folder: Path, dpi: int = figures.DEFAULT_DPI, seed: int = 0
     record = ExternalRecord.read(folder / RECORD_FILE)
     predictions = read_table(folder / PREDICTIONS_FILE)
     prefix = f"external_{folder.name}"
-    section = Section(f"external-{folder.name}", f"External validation: {record.run}")
+    title = f"External validation: {record.run}" + (
+        f" ({folder.name})" if folder.name != record.run else "")
+    section = Section(f"external-{folder.name}", title)
     dev, ext = record.development, record.external
     section.blocks.append(Text(
         f"Frozen run {record.run} ({record.spec}, {record.task}) developed on "
