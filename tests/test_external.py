@@ -154,12 +154,19 @@ def _gbsg2(task: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return table[table["center"] == "pre"], table[table["center"] == "post"], spec
 
 
-def test_gbsg2_rfs_figures_equal_scikit_survival_on_the_same_predictions(tmp_path):
-    dev, ext, spec = _gbsg2("rfs")
+def _gbsg2_validated(tmp_path, task: str):
+    """GBSG2's development run fitted from its workspace and validated on the external half:
+    (development table, external table, run folder, output folder)."""
+    dev, ext, spec = _gbsg2(task)
     write_parquet(dev.reset_index(drop=True), tmp_path / "dev" / "features" / "patients.parquet")
     run = fit_run(tmp_path / "dev", spec_from_dict(spec))
     out = validate_external(run, tmp_path / "ext", external_table=ext.reset_index(drop=True),
                             out_dir=tmp_path / "out")
+    return dev, ext, run, out
+
+
+def test_gbsg2_rfs_figures_equal_scikit_survival_on_the_same_predictions(tmp_path):
+    dev, ext, _, out = _gbsg2_validated(tmp_path, "rfs")
     record = ExternalRecord.read(out / RECORD_FILE)
     predictions = pd.read_parquet(out / PREDICTIONS_FILE)
     risk = predictions["risk"].to_numpy()
@@ -182,11 +189,7 @@ def test_gbsg2_rfs_figures_equal_scikit_survival_on_the_same_predictions(tmp_pat
 
 
 def test_gbsg2_hpv_figures_equal_scikit_learn_at_the_frozen_threshold(tmp_path):
-    dev, ext, spec = _gbsg2("hpv")
-    write_parquet(dev.reset_index(drop=True), tmp_path / "dev" / "features" / "patients.parquet")
-    run = fit_run(tmp_path / "dev", spec_from_dict(spec))
-    out = validate_external(run, tmp_path / "ext", external_table=ext.reset_index(drop=True),
-                            out_dir=tmp_path / "out")
+    _, ext, run, out = _gbsg2_validated(tmp_path, "hpv")
     record = ExternalRecord.read(out / RECORD_FILE)
     predictions = pd.read_parquet(out / PREDICTIONS_FILE)
     labels, p = ext["hpv_status"].to_numpy(), predictions["probability"].to_numpy()
