@@ -389,7 +389,9 @@ def calibration_groups(y, predicted_risk: np.ndarray, horizon: float) -> pd.Data
 # ---------------------------------------------------------------------------------- HPV
 def _frozen_threshold(run_dir: Path) -> float:
     """The development threshold: median of the folds' Youden thresholds (labelled rows)."""
-    oof = read_patients_table(run_dir / OOF_FILE)
+    from radiomics_hnc.report.inputs import read_table
+
+    oof = read_table(run_dir / OOF_FILE)
     labelled = oof["fold"].astype(str) != "unlabelled"
     return float(oof.loc[labelled, "threshold"].median())
 
@@ -442,6 +444,8 @@ def decision_curve(y: np.ndarray, p: np.ndarray,
 def _diagnostics(model, X_dev: pd.DataFrame, X_ext: pd.DataFrame, dev_table: pd.DataFrame,
                  ext_table: pd.DataFrame, run_dir: Path, seed: int) -> dict[str, pd.DataFrame]:
     """Shift table, PCA overlay and case mix (see :mod:`radiomics_hnc.modeling.shift`)."""
+    from radiomics_hnc.report.inputs import read_table
+
     front = model.named_steps["columns"]
     names = [str(n) for n in front.get_feature_names_out()]
     seen = (pd.DataFrame(front.transform(X), columns=names, index=X.index)
@@ -449,7 +453,7 @@ def _diagnostics(model, X_dev: pd.DataFrame, X_ext: pd.DataFrame, dev_table: pd.
     model_input = tuple(seen)
     raw = (X_dev.reindex(columns=names), X_ext.reindex(columns=names))
     importance_path = run_dir / IMPORTANCE_FILE
-    importance = read_patients_table(importance_path) if importance_path.is_file() else None
+    importance = read_table(importance_path) if importance_path.is_file() else None
     pca, ratios = pca_overlay(*model_input, seed=seed)
     centres = pd.concat([X_dev[CENTRE_COLUMN], X_ext[CENTRE_COLUMN]]).astype(str).to_numpy()
     pca.insert(2, CENTRE_COLUMN, centres)
