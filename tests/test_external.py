@@ -94,7 +94,8 @@ def test_missing_feature_columns_are_listed(generated):
     root, run = generated
     table = pd.read_parquet(root / "ext" / "features" / "patients.parquet")
     lacking = table.drop(columns=list(RFS_SIGNAL[:2]))
-    with pytest.raises(InputDataError, match=f"lacks 2 column.*{RFS_SIGNAL[0]}, {RFS_SIGNAL[1]}"):
+    with pytest.raises(InputDataError, match=f"external patients table: the table lacks 2 "
+                       f"column.*{RFS_SIGNAL[0]}, {RFS_SIGNAL[1]}"):
         validate_external(run, root / "ext", out_dir=root / "ext" / "x", external_table=lacking)
 
 

@@ -177,12 +177,14 @@ def validate_external(run_dir: str | Path, external_workspace: str | Path,
     ws = Workspace(external_workspace)
     out = Path(out_dir) if out_dir is not None else ws.child(ws.root / EXTERNAL_DIR,
                                                              run_dir.name, "run name")
+    ext_path = ws.features_dir / "patients.parquet" if external_table is None else None
     if external_table is None:
-        external_table = read_patients_table(ws.features_dir / "patients.parquet")
+        external_table = read_patients_table(ext_path)
+    dev_path = None
     if not isinstance(development_table, pd.DataFrame):
-        development_table = _read_development(run_dir, record, development_table)
-    X_ext = model_inputs(external_table, columns, covariates)  # lists missing columns
-    X_dev = model_inputs(development_table, columns, covariates)
+        development_table, dev_path = _read_development(run_dir, record, development_table)
+    X_ext = _inputs(external_table, columns, covariates, "external", ext_path)
+    X_dev = _inputs(development_table, columns, covariates, "development", dev_path)
     model_hash = file_sha256(run_dir / MODEL_FILE)
     model = load_model(run_dir)
     unseen, note = apply_policy(model, policy, X_dev, X_ext)
@@ -230,10 +232,21 @@ def _policy_stated() -> Iterator[None]:
         combat_log.setLevel(level)
 
 
+def _inputs(table: pd.DataFrame, columns: list[str], covariates: list[str], cohort: str,
+            path: Path | None) -> pd.DataFrame:
+    """The model's input frame of one cohort's table; a missing column is listed, naming the
+    cohort and its file."""
+    try:
+        return model_inputs(table, columns, covariates)
+    except InputDataError as exc:
+        raise InputDataError(f"{cohort} patients table: {exc.message}", path=path or exc.path,
+                             hint=exc.hint) from exc
+
+
 def _read_development(run_dir: Path, record: RunRecord, path: str | Path | None
-                      ) -> pd.DataFrame:
-    """The patients table the run was fitted on: ``path``, or by default the run's features
-    folder in its workspace; refused when its size is not the run's."""
+                      ) -> tuple[pd.DataFrame, Path]:
+    """The patients table the run was fitted on and its path: ``path``, or by default the
+    run's features folder in its workspace; refused when its size is not the run's."""
     hint = ("pass --development-table FILE: the patients table the run was fitted on (the "
             "frozen cut-points and the cohort comparison come from it)")
     if path is None:
@@ -247,7 +260,7 @@ def _read_development(run_dir: Path, record: RunRecord, path: str | Path | None
         raise InputDataError(f"the development table has {len(table)} patients but the run was "
                              f"fitted on {record.n_patients}: it is not the run's table",
                              path=path, hint=hint)
-    return table
+    return table, Path(path)
 
 
 def _fitted_combat(model):
