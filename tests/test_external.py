@@ -226,3 +226,20 @@ def test_report_section_and_command_line(generated, monkeypatch, capsys):
     code, output = cli(monkeypatch, capsys, "validate-external", str(run), str(root / "ext"),
                        "--harmonisation", "refuse")
     assert code == 1 and "were not seen" in output
+
+
+def test_opposite_centre_shifts_are_flagged_though_the_cohort_means_agree():
+    from radiomics_hnc.modeling.shift import shift_table
+
+    rng = np.random.default_rng(0)
+    dev = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    ext = pd.DataFrame({"a": np.r_[rng.normal(2, 1, 30), rng.normal(-2, 1, 30)],
+                        "b": rng.normal(size=60)})
+    centres = np.repeat(["X", "Y"], 30)
+    table = shift_table((dev, ext), (dev, ext), None, centres).set_index("feature")
+    assert abs(table.loc["a", "smd_model_input"]) < 0.3  # the cohorts' means agree
+    assert abs(table.loc["a", "smd_worst_centre"]) > 1.0 and "|SMD|" in table.loc["a", "flag"]
+    assert table.loc["b", "flag"] == ""
+    pooled_sd = np.sqrt((dev["b"].var() + ext["b"].var()) / 2)
+    assert table.loc["b", "smd_raw"] == pytest.approx(
+        (ext["b"].mean() - dev["b"].mean()) / pooled_sd)

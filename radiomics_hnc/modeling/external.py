@@ -467,11 +467,12 @@ def _diagnostics(model, X_dev: pd.DataFrame, X_ext: pd.DataFrame, dev_table: pd.
     raw = (X_dev.reindex(columns=names), X_ext.reindex(columns=names))
     importance_path = run_dir / IMPORTANCE_FILE
     importance = read_table(importance_path) if importance_path.is_file() else None
-    pca, ratios = pca_overlay(*model_input, seed=seed)
+    pca = pca_overlay(*model_input, seed=seed)
     centres = pd.concat([X_dev[CENTRE_COLUMN], X_ext[CENTRE_COLUMN]]).astype(str).to_numpy()
     pca.insert(2, CENTRE_COLUMN, centres)
-    pca.attrs["explained_variance_ratio"] = [float(r) for r in ratios]
-    return {SHIFT_FILE: shift_table(raw, model_input, importance), PCA_FILE: pca,
+    return {SHIFT_FILE: shift_table(raw, model_input, importance,
+                                    X_ext[CENTRE_COLUMN].astype(str).to_numpy()),
+            PCA_FILE: pca,
             CASE_MIX_FILE: case_mix(dev_table, ext_table, seed=seed)}
 
 

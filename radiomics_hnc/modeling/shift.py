@@ -22,6 +22,8 @@ from radiomics_hnc.modeling.metrics import quiet_metric
 SHIFTED_SMD = 0.5
 #: Share of external patients outside the development range from which a feature is flagged.
 OUT_OF_RANGE_SHARE = 0.2
+#: Fewest patients of an external centre for its own SMD (fewer: too noisy to flag).
+MIN_CENTRE_PATIENTS = 10
 COHORT_COLUMN = "cohort"
 DEVELOPMENT, EXTERNAL = "development", "external"
 
@@ -51,14 +53,34 @@ def outside_range_share(development: np.ndarray, external: np.ndarray) -> np.nda
         return outside.sum(axis=0) / known.sum(axis=0)
 
 
+def worst_centre_smd(development: np.ndarray, external: np.ndarray,
+                     centres: np.ndarray) -> np.ndarray:
+    """Per column, the SMD (external centre vs the whole development cohort) of the external
+    centre that differs most, among centres of at least :data:`MIN_CENTRE_PATIENTS`.
+
+    A scanner shift is a centre's: two external centres shifted in opposite directions can
+    leave the cohorts' means equal.
+    """
+    worst = np.zeros(development.shape[1])
+    for centre in np.unique(centres):
+        rows = centres == centre
+        if rows.sum() < MIN_CENTRE_PATIENTS:
+            continue
+        smd = np.nan_to_num(standardised_mean_difference(development, external[rows]))
+        worst = np.where(np.abs(smd) > np.abs(worst), smd, worst)
+    return worst
+
+
 def shift_table(raw: tuple[pd.DataFrame, pd.DataFrame],
                 model_input: tuple[pd.DataFrame, pd.DataFrame],
-                importance: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per model input: importance rank, SMD raw and as the model sees it, share of
-    external patients outside the development range (as the model sees it), and a flag.
+                importance: pd.DataFrame | None, external_centres: np.ndarray) -> pd.DataFrame:
+    """One row per model input: importance rank, SMD raw and as the model sees it (cohorts,
+    and the external centre that differs most), share of external patients outside the
+    development range (as the model sees it), and a flag.
 
     ``raw`` and ``model_input`` are (development, external) frames with the same columns
-    (before and after the model's harmonisation step).
+    (before and after the model's harmonisation step); ``external_centres`` labels the
+    external rows.
     """
     columns = list(model_input[0].columns)
     raw_dev, raw_ext = (frame.reindex(columns=columns).to_numpy(float) for frame in raw)
@@ -67,13 +89,15 @@ def shift_table(raw: tuple[pd.DataFrame, pd.DataFrame],
         "feature": columns,
         "smd_raw": standardised_mean_difference(raw_dev, raw_ext),
         "smd_model_input": standardised_mean_difference(dev, ext),
+        "smd_worst_centre": worst_centre_smd(dev, ext, np.asarray(external_centres)),
         "outside_range_share": outside_range_share(dev, ext),
     })
     ranks = _importance_ranks(importance)
     table.insert(1, "importance_rank", table["feature"].map(ranks).astype("Int64"))
     flags = []
-    for smd, share in zip(table["smd_model_input"], table["outside_range_share"], strict=True):
-        reasons = [f"|SMD| >= {SHIFTED_SMD}"] if abs(smd) >= SHIFTED_SMD else []
+    largest = np.fmax(table["smd_model_input"].abs(), table["smd_worst_centre"].abs())
+    for smd, share in zip(largest, table["outside_range_share"], strict=True):
+        reasons = [f"|SMD| >= {SHIFTED_SMD}"] if smd >= SHIFTED_SMD else []
         if share >= OUT_OF_RANGE_SHARE:
             reasons.append(f">= {OUT_OF_RANGE_SHARE:.0%} outside development range")
         flags.append("; ".join(reasons))
@@ -92,13 +116,12 @@ def _importance_ranks(importance: pd.DataFrame | None) -> dict[str, int]:
 
 
 def pca_overlay(development: pd.DataFrame, external: pd.DataFrame, seed: int = 0
-                ) -> tuple[pd.DataFrame, np.ndarray]:
+                ) -> pd.DataFrame:
     """Both cohorts projected on the first two principal axes of the development cohort.
 
     Missing values are filled with the development medians and every column is scaled by
     development statistics, so the external cohort is seen in the development cohort's
-    coordinates. Returns ``pc1, pc2`` per patient (development rows first) and the explained
-    variance ratios.
+    coordinates. Returns ``pc1, pc2`` per patient (development rows first).
     """
     dev = development.to_numpy(float)
     ext = external[list(development.columns)].to_numpy(float)
@@ -113,7 +136,7 @@ def pca_overlay(development: pd.DataFrame, external: pd.DataFrame, seed: int = 0
         "patient_id": [*development.index.astype(str), *external.index.astype(str)],
         COHORT_COLUMN: [DEVELOPMENT] * len(dev) + [EXTERNAL] * len(ext),
         "pc1": points[:, 0], "pc2": points[:, 1]})
-    return frame, pca.explained_variance_ratio_
+    return frame
 
 
 def case_mix(development: pd.DataFrame, external: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

@@ -195,11 +195,14 @@ def _shift_blocks(record: ExternalRecord, folder: Path, prefix: str, dpi: int) -
     shown = shift.head(SHOWN_INPUTS).rename(columns={
         "feature": "Input", "importance_rank": "Importance rank", "smd_raw": "SMD raw",
         "smd_model_input": "SMD as the model sees it",
+        "smd_worst_centre": "SMD, most different external centre",
         "outside_range_share": "Share outside development range", "flag": "Flag"})
     blocks: list = [
         Table(f"{prefix}_shift", f"Cohort shift of the model's inputs, most important first "
               f"(SMD: external minus development mean over the pooled SD; flagged from "
-              f"|SMD| {record.shift.smd_threshold}). All {len(shift)} inputs in the CSV.",
+              f"|SMD| {record.shift.smd_threshold} for the cohort or an external centre, or "
+              f"a fifth of the external patients outside the development range). All "
+              f"{len(shift)} inputs in the CSV.",
               shown.round(3)),
         Table(f"{prefix}_shift_all", "Cohort shift of every model input.", shift,
               display=False)]
