@@ -26,12 +26,16 @@ from radiomics_hnc.synth import generate_cohort
 from radiomics_hnc.synth.centers import CENTERS
 
 NEW_CENTRES = ("HMR", "HUG")
-SPECS = {"rfs": "rfs_mtv_clinical", "hpv": "hpv_lesion_pattern"}
+#: Shipped specs with ComBat (the policy matters only for them).
+SPECS = {"rfs": "rfs_coxnet", "hpv": "hpv_elasticnet"}
 
 
 def extracted_workspace(root: Path, patients: int, seed: int, centres: list[str],
                         jobs: int) -> Path:
-    """A generated cohort of ``centres`` run through discover, validate and extract."""
+    """A generated cohort of ``centres`` run through discover, validate and extract (kept in
+    ``root`` and reused when ``--work`` names a folder that already has it)."""
+    if (root / "ws" / "features" / "patients.parquet").is_file():
+        return root / "ws"
     cohort = generate_cohort(root / "cohort", patients, seed, centers=centres, jobs=jobs)
     settings = PipelineSettings(jobs=jobs, rfs_specs=(), hpv_specs=(), report=False)
     run_pipeline(cohort.dataset_dir, root / "ws", settings)

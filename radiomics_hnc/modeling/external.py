@@ -525,9 +525,8 @@ def automatic_reading(record: ExternalRecord) -> list[str]:
                          f"{record.shift.smd_threshold} and few patients outside the "
                          "development range).")
     if record.unseen_centres:
-        sentences.append(f"Centre(s) new to the model: {', '.join(record.unseen_centres)}; "
-                         f"harmonisation policy {record.harmonisation}: "
-                         f"{record.harmonisation_note}.")
+        sentences.append(f"Centre(s) new to the model: {', '.join(record.unseen_centres)}. "
+                         f"Harmonisation {record.harmonisation}: {record.harmonisation_note}.")
     return sentences
 
 
