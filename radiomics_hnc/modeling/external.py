@@ -502,17 +502,17 @@ def automatic_reading(record: ExternalRecord) -> list[str]:
                 else "rose")
         sentences.append(
             f"The {label} {verb}: {internal.estimate:.2f} internally ({record.internal_cv}, "
-            f"95% CI {internal.ci_low:.2f}-{internal.ci_high:.2f}) and {external.estimate:.2f} "
-            f"externally (95% CI {external.ci_low:.2f}-{external.ci_high:.2f}); the external "
-            f"value is {'inside' if inside else 'outside'} the internal interval.")
+            f"95% CI {_interval(internal)}) and {external.estimate:.2f} externally (95% CI "
+            f"{_interval(external)}); the external value is "
+            f"{'inside' if inside else 'outside'} the internal interval.")
     slope = record.metrics.get("calibration_slope")
     if slope is not None and np.isfinite(slope.estimate):
         low, high = SLOPE_RANGE
         meaning = ("suggests overfitting or cohort shift (predictions too extreme)"
                    if slope.estimate < low else "suggests predictions too moderate"
                    if slope.estimate > high else "is close to the ideal 1")
-        sentences.append(f"Calibration slope {slope.estimate:.2f} (95% CI {slope.ci_low:.2f}-"
-                         f"{slope.ci_high:.2f}) {meaning}.")
+        sentences.append(f"Calibration slope {slope.estimate:.2f} (95% CI "
+                         f"{_interval(slope)}) {meaning}.")
     flagged = record.shift.flagged
     if flagged:
         shown = ", ".join(flagged[:NAMED_FEATURES]) + (" ..." if len(flagged) > NAMED_FEATURES
@@ -528,6 +528,11 @@ def automatic_reading(record: ExternalRecord) -> list[str]:
         sentences.append(f"Centre(s) new to the model: {', '.join(record.unseen_centres)}. "
                          f"Harmonisation {record.harmonisation}: {record.harmonisation_note}.")
     return sentences
+
+
+def _interval(value: Estimate) -> str:
+    """"0.61 to 0.80": a dash would read as a minus sign beside a negative bound."""
+    return f"{value.ci_low:.2f} to {value.ci_high:.2f}"
 
 
 def _write(out: Path, record: ExternalRecord, scored: Scored,
