@@ -89,3 +89,18 @@ class Backend(Choice):
 
     LOKY = "loky"  # local processes
     DASK = "dask"  # a Dask cluster (needs a scheduler address)
+
+
+class HarmonisationPolicy(Choice):
+    """How a frozen model's ComBat treats centres it never saw (external validation)."""
+
+    ESTIMATE = "estimate"  # each new centre's location/scale from its own features
+    PASS_THROUGH = "pass-through"  # new centres' features enter the model unharmonised
+    REFUSE = "refuse"  # stop when a centre is new to the model
+
+    @property
+    def combat_unseen(self) -> str:
+        """The ``unseen`` setting of :class:`~radiomics_hnc.harmonize.ComBat` it stands for."""
+        return {HarmonisationPolicy.ESTIMATE: "estimate",
+                HarmonisationPolicy.PASS_THROUGH: "passthrough",
+                HarmonisationPolicy.REFUSE: "raise"}[self]

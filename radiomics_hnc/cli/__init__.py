@@ -16,6 +16,7 @@ from typer.exceptions import TyperException
 from radiomics_hnc import __version__
 from radiomics_hnc.cli import data as data_commands
 from radiomics_hnc.cli import dicom as dicom_commands
+from radiomics_hnc.cli import external as external_commands
 from radiomics_hnc.cli import extract as extract_commands
 from radiomics_hnc.cli import modeling as modeling_commands
 from radiomics_hnc.cli import pipeline as pipeline_commands
@@ -74,6 +75,7 @@ def _options(
 data_commands.register(app)
 dicom_commands.register(app)
 extract_commands.register(app)
+external_commands.register(app)
 modeling_commands.register(app)
 pipeline_commands.register(app)
 report_commands.register(app)

@@ -268,10 +268,15 @@ def predict_run(run_dir: str | Path, table: pd.DataFrame | str | Path,
     X = model_inputs(table, columns, covariates)
     model = load_model(run_dir)
     result = pd.DataFrame({"patient_id": X.index, "center": X[CENTRE_COLUMN].to_numpy()})
-    if task == "rfs":
-        result["risk"] = model.predict(X)
-    else:
-        result["probability"] = model.predict_proba(X)[:, 1]
+    result[SCORE_COLUMNS[ModelTask(task)]] = predict_scores(model, X, task)
     if out is not None:
         write_parquet(result, out)
     return result
+
+
+def predict_scores(model, X: pd.DataFrame, task: ModelTask | str) -> np.ndarray:
+    """A fitted run model's score per row of ``X``: risk (RFS, higher = earlier relapse) or the
+    probability of HPV-positive status."""
+    if task == ModelTask.RFS:
+        return np.asarray(model.predict(X), dtype=float)
+    return np.asarray(model.predict_proba(X)[:, 1], dtype=float)

@@ -18,6 +18,7 @@ from radiomics_hnc.report import figures, inputs
 from radiomics_hnc.report.checklist import checklist_section
 from radiomics_hnc.report.cohort import cohort_section
 from radiomics_hnc.report.content import Section
+from radiomics_hnc.report.external import external_sections
 from radiomics_hnc.report.harmonisation import harmonisation_section
 from radiomics_hnc.report.hpv import hpv_section
 from radiomics_hnc.report.methods import MethodsInputs, methods_section
@@ -71,6 +72,7 @@ def build_sections(workspace: str | Path, *, dpi: int = figures.DEFAULT_DPI,
         hpv_section(runs, manifest, dpi, seed=seed),
     ]
     sections = [s for s in candidates if s is not None]
+    sections.extend(external_sections(ws.root, dpi, seed))
     sections.append(methods_section(MethodsInputs(
         manifest=manifest,
         manifest_provenance=inputs.file_provenance(ws.manifest_path),

@@ -311,6 +311,10 @@ class Answers:
         return self.validation()
 
     def external_testing(self) -> Answer | None:
+        external = next((s for s in self.record.sections if s.startswith("external-")), None)
+        if external is not None:
+            return Answer("a frozen model scored on an external cohort, nothing refitted "
+                          "(validate-external)", external)
         if not any(run.scheme == CVScheme.LOCO for run in self.record.runs):
             return None
         return Answer("leave-one-centre-out: each centre predicted by models not trained on "

@@ -98,11 +98,14 @@ def survival_section(runs: list[Run], manifest: pd.DataFrame | None,
     return section
 
 
-def risk_group_blocks(scores: pd.DataFrame, dpi: int) -> list[Table | Figure]:
-    """Kaplan-Meier of patients above vs below the median out-of-fold risk, log-rank test."""
+def risk_group_blocks(scores: pd.DataFrame, dpi: int, cut: float | None = None,
+                      table_name: str = "rfs_numbers_at_risk") -> list[Table | Figure]:
+    """Kaplan-Meier of patients above vs below the median out-of-fold risk (or a frozen
+    ``cut``), log-rank test."""
     time = scores["rfs_days"].to_numpy(float)
     event = scores["relapse"].to_numpy(int)
-    high = scores["score"].to_numpy(float) > np.median(scores["score"])
+    split = "at median" if cut is None else f"at the development median {cut:.3g}"
+    high = scores["score"].to_numpy(float) > (np.median(scores["score"]) if cut is None else cut)
     _, p_value = stats.log_rank(time, event, high)
     fig, (ax,) = figures.new_figure(6.0, 4.0)
     years = np.array(RISK_TABLE_YEARS, dtype=float)
@@ -117,7 +120,8 @@ def risk_group_blocks(scores: pd.DataFrame, dpi: int) -> list[Table | Figure]:
     ax.set_xlabel("Time since end of radiotherapy (years)")
     ax.set_ylabel("Recurrence-free survival probability")
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"Out-of-fold risk groups (split at median); log-rank "
+    ax.set_title(f"{'Out-of-fold' if cut is None else 'Frozen'} risk groups (split {split}); "
+                 f"log-rank "
                  f"{stats.p_text(p_value)}", fontsize=9)
     ax.legend(loc="lower left", fontsize=8)
     table = pd.DataFrame({"Group": list(at_risk),
@@ -126,7 +130,7 @@ def risk_group_blocks(scores: pd.DataFrame, dpi: int) -> list[Table | Figure]:
     return [Figure(figures.to_data_uri(fig, dpi),
                    "Kaplan-Meier curves (95 % log-log bands) of low- and high-risk patients.",
                    "Kaplan-Meier curves by predicted risk group"),
-            Table("rfs_numbers_at_risk", f"Numbers at risk (log-rank {stats.p_text(p_value)}).",
+            Table(table_name, f"Numbers at risk (log-rank {stats.p_text(p_value)}).",
                   table)]
 
 
