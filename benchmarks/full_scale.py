@@ -4,10 +4,11 @@
 Generates ``--patients`` full-scale patients (CT 512x512x~150, PET, labels; not timed), trains
 the light segmenter for ``--train-minutes`` on them, or takes ``--model`` (not timed: the target
 is "segmenter already trained"), then times ``run_pipeline`` with that segmenter: discover,
-validate, segment predict and evaluate, extract (default configuration, predicted masks), the
-default RFS and HPV models, and the report. Per stage it records seconds, worker-seconds per
-patient (seconds x workers / patients, an upper bound: it counts idle workers), and the
-largest resident set of any process (workers and this one).
+validate, segment predict and evaluate, extract (default configuration, from the ground-truth
+masks: a briefly trained segmenter's masks may hold few lesions, and extraction costs per
+lesion), the default RFS and HPV models, and the report. Per stage it records seconds and
+worker-seconds per patient (seconds x workers / patients, an upper bound: it counts idle
+workers); over the whole run, the largest resident set of any process (workers and this one).
 
 The projection to ``n`` patients on ``W`` workers (printed with the numbers filled in):
 
@@ -38,8 +39,12 @@ from radiomics_hnc.pipeline import PipelineSettings, run_pipeline
 from radiomics_hnc.segment import load_segmenter_spec, train_segmenter
 from radiomics_hnc.synth import generate_cohort
 
-#: Stages whose work is one task per patient (spread over the workers).
+#: Stages whose work is one task per patient (spread over the workers), by name prefix.
 PER_PATIENT_STAGES = ("discover", "validate", "segment-predict", "segment-evaluate", "extract")
+
+
+def _per_patient(stage: str) -> bool:
+    return stage.startswith(PER_PATIENT_STAGES)
 #: Cohort sizes and worker counts projected to.
 PROJECTIONS = ((1123, 2), (1123, 16))
 
@@ -68,9 +73,8 @@ def _trained_model(cohort: Path, work: Path, minutes: float, jobs: int) -> Path:
 def projection(stages: dict[str, float], patients: int, jobs: int) -> dict[str, dict]:
     """Projected hours for each of :data:`PROJECTIONS`, with the formula's terms."""
     per_patient = {name: seconds * jobs / patients for name, seconds in stages.items()
-                   if name in PER_PATIENT_STAGES}
-    cohort = {name: seconds for name, seconds in stages.items()
-              if name not in PER_PATIENT_STAGES}
+                   if _per_patient(name)}
+    cohort = {name: seconds for name, seconds in stages.items() if not _per_patient(name)}
     rate = sum(per_patient.values())
     fixed = sum(cohort.values())
     out = {}
@@ -101,7 +105,9 @@ def main() -> int:
     model = (Path(args.model) if args.model else
              _trained_model(cohort.dataset_dir, work, args.train_minutes, args.jobs))
     training = time.perf_counter() - start
-    settings = PipelineSettings(masks="predicted", segmenter_model=model, jobs=args.jobs)
+    # Features from the ground-truth masks: a briefly trained segmenter's masks may hold few
+    # lesions, and extraction costs per lesion.
+    settings = PipelineSettings(segmenter_model=model, jobs=args.jobs)
     start = time.perf_counter()
     outcomes = run_pipeline(cohort.dataset_dir, work / "ws", settings)
     total = time.perf_counter() - start
@@ -114,8 +120,7 @@ def main() -> int:
         "seconds": round(total, 1),
         "stages": stages,
         "worker_seconds_per_patient": {name: round(s * args.jobs / args.patients, 2)
-                                       for name, s in stages.items()
-                                       if name in PER_PATIENT_STAGES},
+                                       for name, s in stages.items() if _per_patient(name)},
         "failed": {o.name: o.error for o in outcomes if o.status == "failed"},
         "peak_rss_mb": round(_peak_rss_mb()),
         "projection": projection(stages, args.patients, args.jobs),
