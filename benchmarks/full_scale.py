@@ -15,8 +15,9 @@ The projection to ``n`` patients on ``W`` workers (printed with the numbers fill
     T(n, W) = sum over per-patient stages of  worker-seconds per patient x n / W
             + sum over cohort stages (models, report) of their measured seconds
 
-Cohort stages are taken at their measured cost: model fitting grows with the cohort, so the
-projection is a lower bound there (``benchmarks/modeling.py`` measures 1123-patient fits).
+Model fits are taken at their 1123-patient cost measured by ``benchmarks/modeling.py``
+(``results/modeling.json``) where it has one, other cohort stages (the report) at their
+measured cost, a lower bound.
 Writes benchmarks/results/full_scale.json.
 
     python -m benchmarks.full_scale [--patients 20] [--jobs 2] [--model DIR]
@@ -70,11 +71,26 @@ def _trained_model(cohort: Path, work: Path, minutes: float, jobs: int) -> Path:
     return train_segmenter(workspace, spec, work / "segmenter", jobs=jobs).model_dir
 
 
+def _fit_seconds_at_1123() -> dict[str, float]:
+    """Seconds of each model spec fitted on 1123 patients (``benchmarks/modeling.py``'s
+    results), by stage name; empty when that benchmark has not run."""
+    path = Path(__file__).parent / "results" / "modeling.json"
+    if not path.is_file():
+        return {}
+    measured = json.loads(path.read_text())
+    if measured.get("patients") != 1123:
+        return {}
+    return {f"fit-{spec}": row["seconds"] for spec, row in measured["specs"].items()}
+
+
 def projection(stages: dict[str, float], patients: int, jobs: int) -> dict[str, dict]:
-    """Projected hours for each of :data:`PROJECTIONS`, with the formula's terms."""
+    """Projected hours for each of :data:`PROJECTIONS`, with the formula's terms; model fits
+    at their 1123-patient cost where ``benchmarks/modeling.py`` measured it."""
     per_patient = {name: seconds * jobs / patients for name, seconds in stages.items()
                    if _per_patient(name)}
-    cohort = {name: seconds for name, seconds in stages.items() if not _per_patient(name)}
+    at_1123 = _fit_seconds_at_1123()
+    cohort = {name: at_1123.get(name, seconds) for name, seconds in stages.items()
+              if not _per_patient(name)}
     rate = sum(per_patient.values())
     fixed = sum(cohort.values())
     out = {}
