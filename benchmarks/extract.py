@@ -14,6 +14,19 @@ Our peak memory is the largest resident set of any worker (``ru_maxrss`` of the 
 processes). Writes benchmarks/results/extract.json.
 
     python -m benchmarks.extract [--patients 4] [--jobs 2] [--configurations default filters]
+
+Where the filtered time goes (cProfile of one full-scale patient, 4 lesions, one worker, before
+the binning change): about a quarter reading the five images (each ``.nii.gz`` is decompressed
+twice: once by ``read_image``'s truncation and NaN scan, once by ITK), an eighth the dose
+registration, about half PyRadiomics on the lesions (CT two thirds, PET one third), the rest
+the validation checks and finding the lesions. The filters
+run on exactly PyRadiomics' padded, resampled box (no larger crop), each lesion is resampled
+once per modality (not per filter), and LoG took 8 % of the feature time. Per-class
+recomputation did cost: every feature class re-discretised the same image (PyRadiomics finds
+the bin edges with Python's ``min``/``max`` over every ROI voxel), 19 % of the feature time,
+and each class instantiation enumerated its features with ``inspect.getmembers``, 3 %; both
+are now done once per image type (``pyradiomics_engine.binned_once_extractor``). The texture
+matrices (C) and the per-feature numpy code, PyRadiomics' own work on both sides, are the rest.
 """
 
 from __future__ import annotations
