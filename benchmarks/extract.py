@@ -35,6 +35,7 @@ import argparse
 import json
 import logging
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -189,11 +190,19 @@ def write_cli_params(root: Path, configuration: str) -> dict[str, Path]:
     return paths
 
 
+def _children_cpu_seconds() -> float:
+    """CPU seconds (user + system) of every finished child process and their children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_pyradiomics_cli(inputs: dict[str, Path], params: dict[str, Path], root: Path,
-                        jobs: int) -> tuple[float, dict]:
-    """Run ``pyradiomics BATCH.csv --jobs N --param P -o OUT -f csv`` per modality."""
+                        jobs: int) -> tuple[float, float, dict]:
+    """Run ``pyradiomics BATCH.csv --jobs N --param P -o OUT -f csv`` per modality: wall
+    seconds, CPU seconds (its pool workers included) and the outputs."""
     executable = Path(sys.executable).with_name("pyradiomics")
     outputs, elapsed = {}, 0.0
+    cpu_before = _children_cpu_seconds()
     for name, csv in inputs.items():
         out = root / f"cli_{params[name].stem}_out.csv"
         start = time.perf_counter()
@@ -202,7 +211,7 @@ def run_pyradiomics_cli(inputs: dict[str, Path], params: dict[str, Path], root: 
                        check=True, capture_output=True)
         elapsed += time.perf_counter() - start
         outputs[name] = pd.read_csv(out)
-    return elapsed, outputs
+    return elapsed, _children_cpu_seconds() - cpu_before, outputs
 
 
 _OURS_CODE = """
@@ -229,10 +238,12 @@ def run_ours(workspace: Path, jobs: int, configuration: str) -> dict:
     """Our extraction in a fresh process (so memory is measured cleanly); the tables go to
     ``WORKSPACE/features_<configuration>``."""
     out = workspace / f"features_{configuration}"
+    cpu_before = _children_cpu_seconds()
     done = subprocess.run([sys.executable, "-c", _OURS_CODE, str(workspace), str(jobs),
                            json.dumps(CONFIGURATIONS[configuration]), str(out)],
                           check=True, capture_output=True, text=True)
     return {**json.loads(done.stdout.strip().splitlines()[-1]),
+            "cpu_seconds": _children_cpu_seconds() - cpu_before,
             "lesions_table": out / "lesions.parquet"}
 
 
@@ -272,7 +283,7 @@ def run_configuration(workspace: Path, inputs: dict[str, Path], root: Path, jobs
     print(f"{configuration}: radiomics-hnc {ours['seconds']:.1f} s, "
           f"{ours['worker_peak_rss_mb']:.0f} MB per worker", flush=True)
     params = write_cli_params(root, configuration)
-    cli_seconds, outputs = run_pyradiomics_cli(inputs, params, root, jobs)
+    cli_seconds, cli_cpu, outputs = run_pyradiomics_cli(inputs, params, root, jobs)
     print(f"{configuration}: pyradiomics CLI {cli_seconds:.1f} s", flush=True)
     agreement = compare(pd.read_parquet(ours["lesions_table"]), outputs)
     return {
@@ -282,6 +293,11 @@ def run_configuration(workspace: Path, inputs: dict[str, Path], root: Path, jobs
         "pyradiomics_cli_seconds": round(cli_seconds, 2),
         "pyradiomics_cli_seconds_per_patient": round(cli_seconds / patients, 2),
         "speedup": round(cli_seconds / ours["seconds"], 1),
+        # Whole commands (start-up included), workers included: less sensitive than wall time
+        # to other jobs on a shared machine.
+        "radiomics_hnc_cpu_seconds": round(ours["cpu_seconds"], 1),
+        "pyradiomics_cli_cpu_seconds": round(cli_cpu, 1),
+        "cpu_speedup": round(cli_cpu / ours["cpu_seconds"], 1),
         **agreement,
     }
 
