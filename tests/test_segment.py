@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -268,11 +269,21 @@ def test_evaluation_sets_apart_the_patients_the_segmenter_was_trained_on(trained
         f"{c}-00{n}": c == "HGJ" for c in ("CHUM", "HGJ") for n in (1, 2, 3)}
 
 
+def _as_finished_run(model: Path, folder: Path) -> Path:
+    """A copy of a model folder whose model.json says its validation score had stabilised."""
+    shutil.copytree(model, folder)
+    info = json.loads((folder / "model.json").read_text())
+    info["training"]["validation_stabilised"] = True
+    (folder / "model.json").write_text(json.dumps(info))
+    return folder
+
+
 def test_report_and_cli_headline_is_the_unseen_patient_figure(trained, tmp_path):
     from radiomics_hnc.report import build_report
     from radiomics_hnc.segment.summary import SegmentationSummary
 
     ws, model, _ = trained
+    model = _as_finished_run(model, tmp_path / "finished")
     _masks_good_on_training_patients(ws, tmp_path / "masks")
     cli = CliRunner().invoke(app, ["segment", "evaluate", str(ws), "--masks",
                                    str(tmp_path / "masks"), "--model", str(model)])
@@ -296,6 +307,39 @@ def test_report_and_cli_headline_is_the_unseen_patient_figure(trained, tmp_path)
                         "n patients"] == 6
     assert "HGJ (includes patients the segmenter was trained on)" in labelled.index
     assert "CHUM" not in labelled.index  # no training patient: same as its unseen row
+
+
+def test_an_under_trained_segmenter_gives_no_headline_figures(trained, tmp_path):
+    """Two epochs, validation score not stabilised: model.json records it, and the CLI, the
+    report and the pipeline's headline say the figures are not meaningful instead of showing
+    them as results."""
+    from radiomics_hnc.headline import headline
+    from radiomics_hnc.report import build_report
+
+    ws, model, result = trained
+    training = json.loads((model / "model.json").read_text())["training"]
+    assert training["epochs_run"] == 2 and training["validation_stabilised"] is False
+    assert training["minutes"] == pytest.approx(result.log["seconds"].sum() / 60, abs=0.01)
+    _masks_good_on_training_patients(ws, tmp_path / "masks")
+    cli = CliRunner().invoke(app, ["segment", "evaluate", str(ws), "--masks",
+                                   str(tmp_path / "masks"), "--model", str(model)])
+    assert cli.exit_code == 0, cli.output
+    expected = (f"segmenter under-trained: 2 epochs in {training['minutes']:.1f} min; "
+                "figures not meaningful")
+    assert f"headline: {expected}" in " ".join(cli.output.split())
+    assert headline(ws).lines() == [f"segmentation: {expected}"]
+    assert "DSCagg" not in headline(ws).lines()[0]
+    html = build_report(ws, tmp_path / "report", dpi=30).read_text()
+    assert f"Headline: {expected}." in html
+
+
+def test_validation_has_stabilised_when_its_last_three_scores_agree():
+    from radiomics_hnc.segment.summary import validation_stabilised
+
+    assert validation_stabilised([0.2, 0.80, 0.81, 0.805])
+    assert not validation_stabilised([0.2, 0.5, 0.7])  # still climbing
+    assert not validation_stabilised([0.0, 0.0])  # too few validations
+    assert validation_stabilised([0.6, float("nan"), 0.61, 0.6])  # undefined scores skipped
 
 
 def test_evaluation_needs_a_finished_model_folder(trained, tmp_path):

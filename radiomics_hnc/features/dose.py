@@ -59,6 +59,39 @@ class DoseMapping:
         return sitk.Resample(self.dose, reference, self.transform, sitk.sitkLinear, 0.0,
                              sitk.sitkFloat64)
 
+    def cropped(self, grid: Grid, regions: list[Region]) -> DoseMapping:
+        """The same mapping with the dose cut down to what :meth:`dose_on` reads for
+        ``regions`` of ``grid`` (a full dose map is ~150 MB; a lesion needs a few hundred kB).
+
+        :meth:`dose_on` gives the same values for any of ``regions`` (up to rounding in the last
+        bits of the interpolation weights): every point they map to lies at least
+        :data:`_CROP_MARGIN` dose voxels inside the part kept, unless the part reaches the
+        dose map's own edge, so linear interpolation reads the same neighbours and the same
+        points fall outside the dose.
+        """
+        if not regions:
+            return self
+        points = [self.transform.TransformPoint(grid.index_to_point(np.array(corner)))
+                  for region in regions for corner in _corners(region)]
+        dose_grid = Grid.of(self.dose)
+        indices = np.array([dose_grid.point_to_index(p) for p in points])
+        lower = np.floor(indices.min(axis=0)).astype(int) - _CROP_MARGIN
+        upper = np.ceil(indices.max(axis=0)).astype(int) + _CROP_MARGIN
+        lower = np.clip(lower, 0, np.array(dose_grid.size) - 1)
+        upper = np.clip(upper, lower, np.array(dose_grid.size) - 1)
+        part = self.dose[lower[0]:upper[0] + 1, lower[1]:upper[1] + 1, lower[2]:upper[2] + 1]
+        return DoseMapping(part, self.transform, self.metric, self.correlation)
+
+
+#: Dose voxels kept around the points a cropped mapping is used for (linear interpolation reads
+#: one neighbour each way; one more for rounding of the continuous index).
+_CROP_MARGIN = 2
+
+
+def _corners(region: Region) -> list[tuple[int, int, int]]:
+    return [(x, y, z) for x in (region.lower[0], region.upper[0])
+            for y in (region.lower[1], region.upper[1]) for z in (region.lower[2], region.upper[2])]
+
 
 def register_planning_ct(
     diagnostic_ct: sitk.Image, planning_ct: sitk.Image, seed: int = 0

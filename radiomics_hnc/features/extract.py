@@ -37,15 +37,18 @@ import SimpleITK as sitk
 
 from radiomics_hnc.errors import InputDataError, RadiomicsHNCError
 from radiomics_hnc.features.configs import FeatureConfigs, load_feature_configs
-from radiomics_hnc.features.dose import DoseMapping, map_dose
+from radiomics_hnc.features.dose import DoseMapping, register_planning_ct
 from radiomics_hnc.features.lesion_features import ModalityExtractors, extract_lesion
 from radiomics_hnc.features.lesions import (
     MAX_NODE_COMPONENTS,
     MIN_LESION_VOLUME_ML,
     NODAL_LABEL,
+    Lesion,
     find_lesions,
 )
+from radiomics_hnc.features.pyradiomics_engine import LesionFeatureExtractor
 from radiomics_hnc.features.tables import errors_table, order_lesion_columns, patients_table
+from radiomics_hnc.geometry import Grid
 from radiomics_hnc.io import (
     file_sha256,
     provenance,
@@ -170,18 +173,27 @@ class ExtractionResult:
     paths: dict[str, Path] = field(default_factory=dict)
 
 
-def _read_dose(task: PatientTask, ct: sitk.Image, errors: list[dict]) -> DoseMapping | None:
-    """The mapped dose, or None without one; a bad dose map is an error row, not a failure."""
+def _read_dose(task: PatientTask, ct: sitk.Image, lesions: list[Lesion],
+               extractor: LesionFeatureExtractor, errors: list[dict]) -> DoseMapping | None:
+    """The mapped dose, cut down to what ``lesions`` need, or None without one; a bad dose map
+    is an error row, not a failure.
+
+    The planning CT is released before the dose is read, and only the lesions' part of the
+    dose is kept: each full-size image costs its size twice while ITK reads it.
+    """
     if not task.dose_path or not task.planning_ct_path:
         return None
     try:
         planning = read_image(task.planning_ct_path, task.patient_id)
         raise_for_errors(check_planning_ct(planning, task.patient_id, task.planning_ct_path),
                          also=("dose_unusable",))
+        transform, metric, correlation = register_planning_ct(ct, planning, seed=task.seed)
+        del planning
         dose = read_image(task.dose_path, task.patient_id)
         raise_for_errors(check_dose(dose, task.patient_id, task.dose_path),
                          also=("dose_unusable",))
-        return map_dose(ct, planning, dose, seed=task.seed)
+        regions = [extractor.prepare(lesion.mask)[0] for lesion in lesions]
+        return DoseMapping(dose, transform, metric, correlation).cropped(Grid.of(ct), regions)
     except (RadiomicsHNCError, RuntimeError) as exc:  # SimpleITK raises RuntimeError
         errors.append({"patient_id": task.patient_id, "lesion_id": None,
                        "stage": "extract:RTDOSE", "error_type": type(exc).__name__,
@@ -218,14 +230,8 @@ def extract_patient(task: PatientTask) -> tuple[pd.DataFrame, list[dict], dict]:
     """
     ct, labels, pet = _read_checked_images(task)
     errors: list[dict] = []
-    dose = _read_dose(task, ct, errors)
-    registration = {
-        "dose_available": dose is not None,
-        "dose_registration_metric": float("nan") if dose is None else dose.metric,
-        "dose_registration_correlation": float("nan") if dose is None else dose.correlation,
-        "dose_registration_failed": pd.NA if dose is None else dose.failed,
-    }
     lesions = find_lesions(labels, task.min_lesion_ml)
+    del labels  # the lesions hold what they need of it
     if not lesions:
         errors.append({"patient_id": task.patient_id, "lesion_id": None,
                        "stage": "extract:lesions", "error_type": "NoLesion",
@@ -240,6 +246,13 @@ def extract_patient(task: PatientTask) -> tuple[pd.DataFrame, list[dict], dict]:
             path=task.mask_path, hint="check or retrain the segmenter, or fix the label map",
         )
     extractors = ModalityExtractors.from_configs(task.configs)
+    dose = _read_dose(task, ct, lesions, extractors.dose, errors)
+    registration = {
+        "dose_available": dose is not None,
+        "dose_registration_metric": float("nan") if dose is None else dose.metric,
+        "dose_registration_correlation": float("nan") if dose is None else dose.correlation,
+        "dose_registration_failed": pd.NA if dose is None else dose.failed,
+    }
     rows = []
     for lesion in lesions:
         result = extract_lesion(lesion, ct, pet, extractors, dose)

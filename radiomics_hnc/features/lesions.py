@@ -47,8 +47,11 @@ def _index_map(labels: np.ndarray) -> np.ndarray:
     sizes = np.bincount(components.ravel(), minlength=count + 1)[1:]
     # Stable sort: equal volumes keep ndimage's scan (z, y, x) order.
     order = np.argsort(-sizes, kind="stable")
-    rank_of_component = np.zeros(count + 1, dtype=np.uint16)
-    rank_of_component[order + 1] = np.arange(2, count + 2, dtype=np.uint16)
+    # 8 bits when the values fit (any plausible mask): the patient's full-grid copy of this
+    # map is half the size, which matters for the memory per worker.
+    dtype = np.uint8 if count + 1 <= np.iinfo(np.uint8).max else np.uint16
+    rank_of_component = np.zeros(count + 1, dtype=dtype)
+    rank_of_component[order + 1] = np.arange(2, count + 2, dtype=dtype)
     index_map = rank_of_component[components]
     index_map[labels == PRIMARY_LABEL] = 1
     return index_map
@@ -76,7 +79,7 @@ def find_lesions(
     local = _index_map(labels[occupied.region.slices()])
     # One index map for the patient: 1 = GTVp, 1 + k = GTVn_k. Lesion masks point into it so
     # that resampling reads the full grid without building one full-size image per lesion.
-    index_map = np.zeros(labels.shape, dtype=np.uint16)
+    index_map = np.zeros(labels.shape, dtype=local.dtype)
     index_map[occupied.region.slices()] = local
     source = sitk.GetImageFromArray(index_map)
     source.CopyInformation(label_map)

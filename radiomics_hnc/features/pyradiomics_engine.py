@@ -26,11 +26,21 @@ centres" grid of the whole image, the image is interpolated into 32-bit floats (
 integers with ``round_intensities``), intensities beyond the image edge repeat the edge, and
 the mask is interpolated trilinearly and kept where at least half inside. PyRadiomics then
 computes the features from those images exactly as before.
+
+PyRadiomics itself computes the features, with one change that leaves every value as it was
+(:func:`binned_once_extractor`): each image type's grey levels are discretised once and shared
+by its feature classes, instead of once per class. A profile of the ``--filters``
+configuration (12 image types per modality) found that binning (PyRadiomics finds the bin
+edges with Python's built-in ``min``/``max`` over every ROI voxel) and the feature classes'
+name look-up (``inspect.getmembers`` at every instantiation) took about a fifth of the
+feature time.
 """
 
 from __future__ import annotations
 
+import contextvars
 import copy
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -164,6 +174,74 @@ def _ibsi_resample(image: sitk.Image, mask: sitk.Image, target: Grid, interpolat
     return resampled, inside
 
 
+#: The grey-level discretisation shared by the feature classes of one image type, while
+#: :meth:`_BinnedOnceExtractor.computeFeatures` runs (None elsewhere: PyRadiomics' behaviour).
+_SHARED_BINNING: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "shared_binning", default=None)
+
+
+class _BinOnce:
+    """Mixin for a PyRadiomics feature class: reuse the image type's discretised image.
+
+    Every texture class and first order bin the same image array with the same settings and
+    mask (PyRadiomics' ``_applyBinning``); the first class bins, the others copy its result.
+    """
+
+    def _applyBinning(self, matrix):
+        shared = _SHARED_BINNING.get()
+        if shared is None or self.voxelBased:
+            return super()._applyBinning(matrix)
+        if not shared:
+            binned = super()._applyBinning(matrix)
+            shared.update(binned=binned, grayLevels=self.coefficients["grayLevels"],
+                          Ng=self.coefficients["Ng"])
+        self.coefficients["grayLevels"] = shared["grayLevels"].copy()
+        self.coefficients["Ng"] = shared["Ng"]
+        return shared["binned"].copy()
+
+    @classmethod
+    def getFeatureNames(cls) -> dict[str, bool]:
+        return dict(_feature_names(cls))
+
+
+@functools.cache
+def _feature_names(feature_class: type) -> dict[str, bool]:
+    return super(_BinOnce, feature_class).getFeatureNames()
+
+
+@functools.cache
+def _binned_once(feature_class: type) -> type:
+    return type(feature_class.__name__, (_BinOnce, feature_class), {})
+
+
+def binned_once_extractor(params: Mapping[str, Any]) -> Any:
+    """A PyRadiomics ``RadiomicsFeatureExtractor`` for ``params`` whose feature classes bin
+    each image type once (see :class:`_BinOnce`); its values are PyRadiomics' own."""
+    from radiomics import getFeatureClasses
+    from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+    class _BinnedOnceExtractor(RadiomicsFeatureExtractor):
+        def computeFeatures(self, image, mask, imageTypeName, **kwargs):
+            """PyRadiomics' loop over the enabled non-shape classes, with :class:`_BinOnce`."""
+            features = {}
+            token = _SHARED_BINNING.set({})
+            try:
+                for class_name, names in self.enabledFeatures.items():
+                    if class_name.startswith("shape"):
+                        continue
+                    feature_class = _binned_once(getFeatureClasses()[class_name])(
+                        image, mask, **kwargs)
+                    for name in names or []:
+                        feature_class.enableFeatureByName(name)
+                    for name, value in feature_class.execute().items():
+                        features[f"{imageTypeName}_{class_name}_{name}"] = value
+            finally:
+                _SHARED_BINNING.reset(token)
+            return features
+
+    return _BinnedOnceExtractor(params)
+
+
 class LesionFeatureExtractor:
     """A PyRadiomics extractor for one modality that works on lesion neighbourhoods.
 
@@ -178,12 +256,10 @@ class LesionFeatureExtractor:
     """
 
     def __init__(self, params: Mapping[str, Any], prefix: str) -> None:
-        from radiomics.featureextractor import RadiomicsFeatureExtractor
-
         self.prefix = prefix
         self.resampling = ResamplingOptions.from_section(params.get(RESAMPLING_SECTION))
         # Building an extractor parses and validates the schema (~50 ms): build once, copy.
-        reference = RadiomicsFeatureExtractor(pyradiomics_params(params))
+        reference = binned_once_extractor(pyradiomics_params(params))
         self.settings = copy.deepcopy(dict(reference.settings))
         # Resampling is done here, on the crop; PyRadiomics gets the already-resampled images.
         reference.settings["resampledPixelSpacing"] = None

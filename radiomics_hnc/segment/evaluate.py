@@ -24,7 +24,7 @@ from radiomics_hnc.io import read_image, write_parquet
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.segment.metrics import patient_metrics, summarise
 from radiomics_hnc.segment.summary import SUMMARY_FILE, SegmentationSummary
-from radiomics_hnc.segment.train import MODEL_INFO_FILE, trained_patients
+from radiomics_hnc.segment.train import MODEL_INFO_FILE, segmenter_training, trained_patients
 from radiomics_hnc.workspace import Workspace, manifest_records, patient_file
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,8 @@ def evaluate_masks(workspace: str | Path, masks_dir: str | Path | None = None, *
         frame[TRAINED_ON] = frame["patient_id"].isin(trained)
     summary = summarise_by_training(frame, trained)
     summary["segmenter"] = str(model_dir) if model_dir is not None else None
+    training = segmenter_training(model_dir) if model_dir is not None else None
+    summary["segmenter_training"] = None if training is None else training.model_dump()
     summary["masks_dir"] = _workspace_relative(masks_dir, ws)
     summary["not_evaluated"] = [{"patient_id": f.patient_id, "message": f.message}
                                 for f in failures]

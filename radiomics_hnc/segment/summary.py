@@ -7,6 +7,11 @@ and read by the command line, the pipeline's headline and the report. Its headli
 since a segmenter scores higher on its own training patients; every figure that includes
 training patients says so (:data:`INCLUDES_TRAINING_PATIENTS`).
 
+A segmenter whose training ended before its validation score stabilised
+(:class:`SegmenterTraining`, from its model folder's ``model.json``) gives no headline figures:
+the headline says it is under-trained instead, since its figures describe an unfinished run,
+not the method.
+
 This module imports no deep-learning library, so readers of the summary stay light.
 """
 
@@ -22,6 +27,35 @@ from radiomics_hnc.records import RecordModel, WorkspaceRecord
 SUMMARY_FILE = "summary.json"
 #: Label of any segmentation figure computed over patients the segmenter was trained on.
 INCLUDES_TRAINING_PATIENTS = "includes patients the segmenter was trained on"
+#: The validation score has stabilised when its last STABLE_VALIDATIONS values lie within
+#: STABLE_SPREAD (DSCagg mean) of each other.
+STABLE_VALIDATIONS = 3
+STABLE_SPREAD = 0.02
+
+
+def validation_stabilised(scores: list[float]) -> bool:
+    """Whether a training run's validation scores (DSCagg mean, in epoch order; NaN where
+    undefined) had stopped moving: the last :data:`STABLE_VALIDATIONS` within
+    :data:`STABLE_SPREAD`."""
+    recent = [s for s in scores if not math.isnan(s)][-STABLE_VALIDATIONS:]
+    return len(recent) == STABLE_VALIDATIONS and max(recent) - min(recent) < STABLE_SPREAD
+
+
+class SegmenterTraining(RecordModel):
+    """How a segmenter's training run ended (its ``model.json``): epochs run, minutes spent
+    (every session of a resumed run), and whether the validation score had stabilised."""
+
+    epochs_run: int
+    minutes: float
+    validation_stabilised: bool
+
+    @property
+    def under_trained(self) -> bool:
+        return not self.validation_stabilised
+
+    def text(self) -> str:
+        return (f"segmenter under-trained: {self.epochs_run} epochs in {self.minutes:.1f} min; "
+                "figures not meaningful")
 
 
 class SegmentationScores(RecordModel):
@@ -57,9 +91,13 @@ class SegmentationHeadline:
     scope: str
     metrics: SegmentationScores
     includes_training_patients: bool | None
+    under_trained: SegmenterTraining | None = None
 
     def text(self) -> str:
-        """One line: DSCagg mean (per label), mean GTVp Dice and GTVn F1agg, and the scope."""
+        """One line: DSCagg mean (per label), mean GTVp Dice and GTVn F1agg, and the scope; or,
+        for an under-trained segmenter, that its figures are not meaningful."""
+        if self.under_trained is not None:
+            return self.under_trained.text()
         m = {key: _metric_text(getattr(self.metrics, key)) for key in (
             "dsc_agg_mean", "dsc_agg_gtvp", "dsc_agg_gtvn", "mean_dice_gtvp", "f1agg_gtvn")}
         return (f"DSCagg mean {m['dsc_agg_mean']} (GTVp {m['dsc_agg_gtvp']}, GTVn "
@@ -75,6 +113,7 @@ class SegmentationSummary(WorkspaceRecord):
     """``segmentation/summary.json`` (see docs/design.md for each key)."""
 
     DESCRIPTION = "segmentation summary (summary.json)"
+    schema_version: int = 2
 
     overall: SegmentationScores  # every evaluated patient
     by_center: dict[str, SegmentationScores]
@@ -85,6 +124,9 @@ class SegmentationSummary(WorkspaceRecord):
     segmenter: str | None  # the model folder whose model.json gave the training patients
     masks_dir: str  # the masks evaluated: relative to the workspace when inside it
     not_evaluated: list[NotEvaluated]
+    # How the segmenter's training ended: null when its model folder is not known or predates
+    # this record.
+    segmenter_training: SegmenterTraining | None = None
 
     @classmethod
     def rewrite_hint(cls, path: Path, raw: Any) -> str:
@@ -103,13 +145,16 @@ class SegmentationSummary(WorkspaceRecord):
 
     def headline(self) -> SegmentationHeadline:
         """The patients the segmenter was not trained on when there are any, else every
-        evaluated patient, labelled as such."""
+        evaluated patient, labelled as such; marked under-trained when the segmenter's
+        validation score had not stabilised."""
+        training = self.segmenter_training
+        under = training if training is not None and training.under_trained else None
         if self.not_trained_on is not None:
             return SegmentationHeadline("patients not used to train the segmenter",
-                                        self.not_trained_on, False)
+                                        self.not_trained_on, False, under)
         if self.segmenter is None:
             return SegmentationHeadline(
                 "evaluated patients (not known whether the segmenter was trained on them)",
-                self.overall, None)
+                self.overall, None, under)
         return SegmentationHeadline(f"evaluated patients ({INCLUDES_TRAINING_PATIENTS})",
-                                    self.overall, True)
+                                    self.overall, True, under)

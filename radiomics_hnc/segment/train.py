@@ -47,6 +47,7 @@ from radiomics_hnc.segment.predict import (
 )
 from radiomics_hnc.segment.preprocess import PreprocessedCase, cached_case
 from radiomics_hnc.segment.spec import SegmentationSpec, load_segmenter_spec
+from radiomics_hnc.segment.summary import SegmenterTraining, validation_stabilised
 from radiomics_hnc.workspace import Workspace, manifest_records
 
 log = logging.getLogger(__name__)
@@ -335,13 +336,32 @@ def train_segmenter(
                 trainer.rows[-1].update(validated)
                 trainer.save(validated)
             break
+    training = SegmenterTraining(
+        epochs_run=trainer.epoch, minutes=round(sum(r["seconds"] for r in trainer.rows) / 60, 2),
+        validation_stabilised=validation_stabilised(
+            [r["val_dsc_agg_mean"] for r in trainer.rows if "val_dsc_agg_mean" in r]))
+    if training.under_trained:
+        log.warning("%s (the validation score had not stabilised)", training.text())
     write_json({"spec": spec.model_dump(mode="json"), "train_patients": train_ids,
                 "validation_patients": val_ids, "best_epoch": trainer.best_epoch,
                 "best_val_dsc_agg_mean": trainer.best_score, "epochs_run": trainer.epoch,
+                "training": training.model_dump(mode="json"),
                 "provenance": provenance(text_sha256(spec.to_yaml()))},
                out_dir / MODEL_INFO_FILE)
     return TrainingResult(out_dir, trainer.best_epoch, trainer.best_score, trainer.epoch,
                           pd.DataFrame(trainer.rows), train_ids, val_ids)
+
+
+def segmenter_training(model_dir: str | Path) -> SegmenterTraining | None:
+    """How the training run of a model folder ended (its ``model.json``), or None for a folder
+    without one or written before it was recorded."""
+    path = Path(model_dir) / MODEL_INFO_FILE
+    try:
+        recorded = json.loads(path.read_text()).get("training")
+        return None if recorded is None else SegmenterTraining.model_validate(recorded)
+    except (OSError, ValueError, AttributeError) as exc:  # pydantic's error is a ValueError
+        raise InputDataError(f"model.json has no readable training record ({exc})", path=path,
+                             hint="retrain with 'radiomics-hnc segment train'") from exc
 
 
 def trained_patients(model_dir: str | Path) -> set[str]:
