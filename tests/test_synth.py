@@ -176,9 +176,24 @@ def _gtv_pet_statistics(cohort, pid: str) -> list[float]:
             np.percentile(values, 90) / mean]
 
 
+def _background_pet_statistics(cohort, pid: str) -> list[float]:
+    """SUV mean, relative SD and voxel-to-voxel roughness in the posterior neck muscles (a
+    region without lesions: what the protocol alone does to any region's features)."""
+    pet = sitk.ReadImage(str(_task_file(cohort, 1, pid, "__PT.nii.gz")))
+    low = pet.TransformPhysicalPointToIndex((-20.0, 50.0, -70.0))
+    high = pet.TransformPhysicalPointToIndex((20.0, 62.0, -40.0))
+    box = sitk.GetArrayFromImage(pet)[low[2]:high[2] + 1, low[1]:high[1] + 1,
+                                      low[0]:high[0] + 1]
+    mean = box.mean()
+    return [mean, box.std() / mean, np.abs(np.diff(box, axis=2)).mean() / mean]
+
+
 def test_centre_effect_is_real(cohort, truth):
+    """Each centre's protocol (resolution, voxel size, noise level and correlation, SUV
+    calibration) leaves a signature that tells centres apart better than chance."""
     patients, _ = truth
-    features = np.array([_gtv_pet_statistics(cohort, pid) for pid in patients["patient_id"]])
+    features = np.array([_gtv_pet_statistics(cohort, pid) + _background_pet_statistics(
+        cohort, pid) for pid in patients["patient_id"]])
     centres = patients["center"].to_numpy()
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     folds = StratifiedKFold(4, shuffle=True, random_state=0)
