@@ -13,11 +13,11 @@ What the CT shows: skull with diploe, skull base, orbits, paranasal sinuses, max
 the trachea changing shape along z, pharyngeal constrictors, larynx with cartilages, hyoid,
 cervical spine (bodies with marrow, discs, arches, canal, cord), carotid arteries and jugular
 veins, neck muscles, glands, thyroid, deep and subcutaneous fat by body habitus, shoulders,
-lung apices (the renderer adds the couch). What the PET shows besides tumour: brain (grey and
-white matter, cerebellum), Waldeyer's ring (palatine and lingual tonsils, adenoid, soft palate), salivary
-glands, vocal cords, extraocular muscles, spinal cord, marrow, blood pool and, in some
-patients, active muscles and brown fat. The uptake ranges and the share of patients with each
-finding are documented in ``docs/generator.md`` with their sources.
+lung apices (the renderer adds the couch). What the PET shows besides tumour: brain (grey
+and white matter, cerebellum), Waldeyer's ring (palatine and lingual tonsils, adenoid, soft
+palate), salivary glands, vocal cords, extraocular muscles, spinal cord, marrow, blood pool
+and, in some patients, active muscles and brown fat. The uptake ranges and the share of
+patients with each finding are documented in ``docs/generator.md`` with their sources.
 """
 
 from __future__ import annotations
@@ -701,9 +701,9 @@ def _pharynx(params: AnatomyParams) -> Pieces:
                            [(8, 5)] * 4)),
         ("adenoid", ellipsoid((0, 5, 40), (12 * size, 5 * size, 7 * size))),
         ("soft_palate", ellipsoid((0, -17, 21), (14, 12, 3.5), (40, 0, 0))),
-        ("palatine_tonsil_right", ellipsoid((-17, -2, 14), (6 * size, 9 * size, 11 * size))),
-        ("palatine_tonsil_left", ellipsoid((17, -2, 14), (6 * size, 9 * size, 11 * size))),
-        ("lingual_tonsil", ellipsoid((0, -11, 3), (14 * size, 4.5 * size, 7 * size))),
+        ("palatine_tonsil_right", ellipsoid((-18, -2, 14), (7 * size, 10 * size, 13 * size))),
+        ("palatine_tonsil_left", ellipsoid((18, -2, 14), (7 * size, 10 * size, 13 * size))),
+        ("lingual_tonsil", ellipsoid((0, -11, 3), (14 * size, 6 * size, 7 * size))),
         ("air", ellipsoid((0, -8, 38), (12.0 * params.airway_scale, 9.0, 9.0))),
         ("air", tube(path, radii)),
     ]

@@ -43,16 +43,17 @@ PRIMARY_SUBSITES = {
 }
 #: Neck levels of the nodes: share, then |x|, y and z ranges (mm, anatomical frame).
 NODE_LEVELS = {
-    "II": (0.50, (26, 42), (-8, 20), (-12, 28)),
+    "II": (0.55, (24, 44), (-10, 22), (-14, 32)),
     "III": (0.22, (24, 40), (-6, 16), (-52, -12)),
     "IV": (0.08, (20, 38), (-4, 16), (-95, -52)),
-    "V": (0.07, (38, 52), (24, 44), (-90, 10)),
-    "RP": (0.08, (10, 18), (8, 14), (16, 34)),
-    "Ib": (0.05, (18, 34), (-42, -26), (-22, -2)),
+    "V": (0.05, (38, 52), (24, 44), (-90, 10)),
+    "RP": (0.06, (10, 18), (8, 14), (16, 34)),
+    "Ib": (0.04, (18, 34), (-42, -26), (-22, -2)),
 }
 NODE_ELONGATION = np.array([0.85, 0.85, 1.4])
-#: Share of nodes on the other side of the neck than the patient's main side.
-P_CONTRALATERAL = 0.25
+#: Share of nodes on the other side of the neck than the patient's main side; attempts at
+#: placing a node in its level before another level is drawn.
+P_CONTRALATERAL, LEVEL_ATTEMPTS = 0.25, 40
 
 
 @dataclass(frozen=True)
@@ -183,20 +184,32 @@ def _primary(rng: np.random.Generator, volume: float, suv: float, heterogeneity:
 def _place_node(rng: np.random.Generator, placed: list[Lesion], side: int, volume: float,
                 suv: float, heterogeneity: float, core: float, cystic: bool,
                 min_gap_mm: float, scale: np.ndarray) -> Lesion | None:
-    """A node at a neck level that keeps ``min_gap_mm`` from every placed lesion."""
+    """A node at a neck level that keeps ``min_gap_mm`` from every placed lesion: a position
+    in the drawn level first, another level only when the drawn one has no room."""
     names = list(NODE_LEVELS)
     shares = np.array([NODE_LEVELS[n][0] for n in names])
+    level = names[int(rng.choice(len(names), p=shares / shares.sum()))]
+    node_side = -side if rng.random() < P_CONTRALATERAL else side
     for attempt in range(100):
-        level = names[int(rng.choice(len(names), p=shares / shares.sum()))]
+        if attempt and attempt % LEVEL_ATTEMPTS == 0:
+            level = names[int(rng.choice(len(names), p=shares / shares.sum()))]
         _, x_range, y_range, z_range = NODE_LEVELS[level]
-        node_side = -side if rng.random() < P_CONTRALATERAL else side
         center = np.array([node_side * rng.uniform(*x_range), rng.uniform(*y_range),
                            rng.uniform(*z_range)])
         lesion = sample_lesion(rng, GTVN, center, volume * (0.97**attempt), suv,
                                heterogeneity, core, cystic, elongation=NODE_ELONGATION,
                                frame_scale=scale,
                                site=f"{level}_{'left' if node_side > 0 else 'right'}")
-        if all(np.linalg.norm(other.center - center) > other.reach + lesion.reach + min_gap_mm
+        if all(np.linalg.norm(other.center - center) > _clearance(other, lesion) + min_gap_mm
                for other in placed):
             return lesion
     return None
+
+
+def _clearance(placed: Lesion, node: Lesion) -> float:
+    """Smallest centre distance (mm) that keeps ``node`` off ``placed``: their largest reaches
+    between nodes (every node its own connected component); from the primary, whose lobes
+    reach far in a few directions only, its mean radius (a node may abut a primary)."""
+    if placed.label == GTVP:
+        return placed.radius * float(placed.stretch.max()) + node.reach
+    return placed.reach + node.reach
