@@ -35,8 +35,10 @@ from scipy import ndimage
 
 from radiomics_hnc.io import write_json
 from radiomics_hnc.synth import generate_cohort, plan_cohort
+from radiomics_hnc.synth.anatomy import filling_centers
 from radiomics_hnc.synth.centers import CENTERS
 from radiomics_hnc.synth.cohort import GENERATOR_VERSION
+from radiomics_hnc.synth.plan import PatientPlan
 from radiomics_hnc.synth.render import render_patient, tissue_map
 
 HERE = Path(__file__).parent
@@ -48,6 +50,28 @@ BRAIN_TISSUES = ("brain_grey", "brain_white", "deep_grey", "cerebellum", "brains
 TONSILS = ("palatine_tonsil_right", "palatine_tonsil_left")
 WALDEYER = (*TONSILS, "lingual_tonsil", "adenoid", "soft_palate")
 SPILL = "GTV partial-volume spill (<= 10 mm)"
+#: Published figures each statistic is read beside (full references in docs/generator.md).
+PUBLISHED = {
+    "gtvp_volume_ml": "mean 30.5 (SD 22.3) ml, 74 oropharyngeal IMRT patients (Chao 2004)",
+    "gtvn_total_volume_ml_per_patient_with_nodes": "mean 23.2 (SD 20.6) ml (Chao 2004); CT "
+                                                   "nodal GTV median 8.9, range 1-185 ml "
+                                                   "(JNM nodal study, n=91)",
+    "suvmax_gtvn_hottest_node": "median 6.1, range 1.2-28.5 (JNM nodal study, n=91)",
+    "suvmean_cerebellum": "8.0 (SD 2.2) (Wang 2007, n=98)",
+    "suvmax_palatine_tonsil": "1.3-11.4, mean 4.5-4.6 (Birkin 2018, n=299); mean 3.48 "
+                              "(Nakamoto 2005)",
+    "suvmean_jugular_blood_pool": "aortic blood pool 1.55 (SD 0.38) (Boktor 2013, n=132)",
+    "share_with_brown_fat": "0.026 (Fang 2008, n=457) to 0.036 (Br J Radiol 2017, n=15 109)",
+    "share_with_vocal_cord_uptake": "0.19 visible vocal-cord uptake (Nakamoto 2005)",
+    "share_with_cystic_node_hpv_positive": "0.36 (Cantrell 2013), 0.39 (Huang 2017)",
+    "share_with_cystic_node_hpv_negative": "0.09 (Cantrell 2013), 0.19 (Huang 2017)",
+    "share_with_dental_metal": "about half (the issue's specification; no population figure "
+                               "found)",
+    "hu_fat": "-50 to -100 (Prokop 2003); -70 to -130 in neck fat",
+    "hu_muscle": "+40 to +60 (Prokop 2003; Grainger & Allison +40 to +80)",
+    "hu_cortical_bone": "+700 to +3000 (Prokop 2003)",
+    "hu_marrow": "trabecular bone > 160 HU without osteoporosis (Pickhardt 2013, L1)",
+}
 
 
 def _images(dataset: Path, pid: str) -> tuple[sitk.Image, sitk.Image, sitk.Image]:
@@ -252,6 +276,7 @@ def _realism(patients: pd.DataFrame, lesions: pd.DataFrame, table: pd.DataFrame,
         "suvmax_gtvn_hottest_node": _spread(table["suvmax_gtvn"]),
         "share_with_nodes": round(float((patients["node_count"] > 0).mean()), 3),
         "share_with_primary": round(float(patients["has_primary"].mean()), 3),
+        **_cystic_and_necrotic(patients, lesions),
     }
     if "dental_metal" in patients:
         realism["share_with_dental_metal"] = round(float(patients["dental_metal"].mean()), 3)
@@ -275,26 +300,54 @@ def _realism(patients: pd.DataFrame, lesions: pd.DataFrame, table: pd.DataFrame,
             **{key: _spread(frame[key]) for key in ("hu_fat", "hu_muscle", "hu_cortical_bone",
                                                     "hu_marrow")},
         })
+    realism["published"] = {key: text for key, text in PUBLISHED.items() if key in realism}
     return realism
 
 
+def _cystic_and_necrotic(patients: pd.DataFrame, lesions: pd.DataFrame) -> dict[str, float]:
+    """Share of node-positive patients with a cystic node, by HPV status, and share of
+    primaries with a necrotic core, small (<= 30 ml) and large."""
+    nodal = patients[patients["node_count"] > 0]
+    cystic = (nodal["cystic_node_count"] > 0).groupby(nodal["true_hpv"] > 0).mean()
+    primaries = lesions[lesions["label"] == 1]
+    necrotic = (primaries["core_fraction"] > 0).groupby(
+        primaries["nominal_volume_ml"] > 30).mean()
+    return {
+        "share_with_cystic_node_hpv_positive": round(float(cystic.get(True, np.nan)), 3),
+        "share_with_cystic_node_hpv_negative": round(float(cystic.get(False, np.nan)), 3),
+        "share_necrotic_primaries_over_30ml": round(float(necrotic.get(True, np.nan)), 3),
+        "share_necrotic_primaries_up_to_30ml": round(float(necrotic.get(False, np.nan)), 3),
+    }
+
+
+def _figure_plan(seed: int) -> tuple[PatientPlan, float]:
+    """The first full-scale patient of ``seed`` with a tonsil primary, nodes and dental metal
+    at a centre with strong streaks, and the height (mm) of its filling nearest the primary."""
+    for plan in plan_cohort(60, seed, "full"):
+        primary = [les for les in plan.disease.lesions if les.site.startswith("tonsil")]
+        if (plan.anatomy.fillings and plan.disease.node_count and primary
+                and plan.profile.metal_streak_hu >= 550):
+            fillings = plan.anatomy.posture.to_scanner(filling_centers(plan.anatomy))
+            level = plan.anatomy.posture.to_scanner(primary[0].center[None, :])[0, 2]
+            return plan, float(fillings[np.argmin(np.abs(fillings[:, 2] - level)), 2])
+    raise ValueError(f"no patient of seed {seed} fits the figure")
+
+
 def make_figure(path: Path = FIGURE, seed: int = 0) -> str:
-    """Axial CT, axial PET on CT and a coronal PET MIP of one full-scale generated patient
-    (the first of seed ``seed`` with a tonsil primary, nodes and dental metal)."""
+    """Axial CT and PET on CT through the primary and the nearest metal filling, and a coronal
+    PET MIP, of one full-scale generated patient (see :func:`_figure_plan`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plan = next(p for p in plan_cohort(40, seed, "full")
-                if p.anatomy.fillings and p.disease.node_count
-                and any(les.site.startswith("tonsil") for les in p.disease.lesions))
+    plan, z_mm = _figure_plan(seed)
     images, truth = render_patient(plan, "full")
     ct, pet, label = images["ct"], images["pt"], images["label"]
     primary = next(r for r in truth if r["lesion_id"] == "GTVp")
     pet_on_ct = sitk.GetArrayFromImage(sitk.Resample(pet, ct, sitk.Transform(),
                                                      sitk.sitkLinear, 0.0))
-    k = ct.TransformPhysicalPointToIndex((0.0, 0.0, float(primary["centroid_z_mm"])))[2]
+    k = ct.TransformPhysicalPointToIndex((0.0, 0.0, z_mm))[2]
     rows = slice(*[ct.TransformPhysicalPointToIndex((0.0, y, 0.0))[1] for y in (-115.0, 125.0)])
     cols = slice(*[ct.TransformPhysicalPointToIndex((x, 0.0, 0.0))[0] for x in (-120.0, 120.0)])
     ct_slice = sitk.GetArrayFromImage(ct)[k][rows, cols]
@@ -303,7 +356,7 @@ def make_figure(path: Path = FIGURE, seed: int = 0) -> str:
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 5.2),
                              gridspec_kw={"width_ratios": [1, 1, 1.25]})
     axes[0].imshow(ct_slice, cmap="gray", vmin=-160, vmax=240)
-    axes[0].set_title(f"CT, z = {primary['centroid_z_mm']:.0f} mm (W400 L40)")
+    axes[0].set_title(f"CT, z = {z_mm:.0f} mm (W400 L40)")
     axes[1].imshow(ct_slice, cmap="gray", vmin=-160, vmax=240)
     shown = np.ma.masked_less(pet_on_ct[k][rows, cols], 1.0)
     axes[1].imshow(shown, cmap="hot", vmin=0, vmax=8, alpha=0.65)
