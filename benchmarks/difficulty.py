@@ -67,8 +67,8 @@ PUBLISHED = {
     "share_with_cystic_node_hpv_negative": "0.09 (Cantrell 2013), 0.19 (Huang 2017)",
     "share_with_dental_metal": "about half (the issue's specification; no population figure "
                                "found)",
-    "hu_fat": "-50 to -100 (Prokop 2003); -70 to -130 in neck fat",
-    "hu_muscle": "+40 to +60 (Prokop 2003; Grainger & Allison +40 to +80)",
+    "hu_fat": "-50 to -100 (Prokop 2003)",
+    "hu_muscle": "+40 to +60 (Prokop 2003)",
     "hu_cortical_bone": "+700 to +3000 (Prokop 2003)",
     "hu_marrow": "trabecular bone > 160 HU without osteoporosis (Pickhardt 2013, L1)",
 }
