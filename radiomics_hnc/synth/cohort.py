@@ -27,11 +27,12 @@ from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
 from sksurv.util import Surv
 
+from radiomics_hnc import __version__
 from radiomics_hnc.errors import ConfigError
 from radiomics_hnc.geometry import Grid
 from radiomics_hnc.io import provenance, write_json, write_parquet
 from radiomics_hnc.parallel import PatientFailure, map_patients
-from radiomics_hnc.synth import clinical, hpv
+from radiomics_hnc.synth import anatomy, clinical, disease, hpv, render
 from radiomics_hnc.synth.centers import assign_centers, check_scale, resolve_centers
 from radiomics_hnc.synth.grids import ct_grid, pet_grid
 from radiomics_hnc.synth.plan import (
@@ -40,7 +41,7 @@ from radiomics_hnc.synth.plan import (
     PatientPlan,
     plan_patient,
 )
-from radiomics_hnc.synth.render import render_patient
+from radiomics_hnc.synth.render import oropharynx_point, render_patient
 from radiomics_hnc.synth.writer import (
     LAYOUTS,
     clinical_tables,
@@ -49,6 +50,10 @@ from radiomics_hnc.synth.writer import (
 )
 
 log = logging.getLogger(__name__)
+#: Version of the generating model, recorded in ``parameters.json`` and the truth tables'
+#: provenance: 1, the geometric phantom (ellipsoid head, cylinder neck); 2, the anatomical
+#: phantom with physiological uptake, dental metal artefacts and correlated PET noise (#18).
+GENERATOR_VERSION = 2
 #: Fewest members of each class (HPV status, relapse) for the out-of-fold references.
 MIN_PER_CLASS = 10
 #: Image formats of a generated cohort: NIfTI only, or NIfTI plus a DICOM export.
@@ -125,9 +130,12 @@ def _patient_truth(plan: PatientPlan) -> dict[str, object]:
         "nodal_volume_ml": plan.disease.nodal_volume_ml,
         "nodal_log_volume_sum": plan.disease.nodal_log_volume_sum,
         "cystic_node_count": plan.disease.cystic_node_count,
-        "heterogeneity": plan.disease.heterogeneity, "brain_suv": plan.brain_suv,
+        "heterogeneity": plan.disease.heterogeneity,
+        "primary_site": next((les.site for les in plan.disease.lesions if les.label == 1), ""),
         "setup_translation_mm": plan.setup_translation.tolist(),
         "setup_rotation": plan.setup_rotation.ravel().tolist(),
+        "oropharynx_mm": oropharynx_point(plan).tolist(),
+        **plan.anatomy.truth(),
     })
     return row
 
@@ -259,7 +267,8 @@ def generate_cohort(
     csv_paths = write_clinical_tables(dataset, tables)
     patients = pd.DataFrame([_patient_truth(p) for p in plans])
     lesions = pd.DataFrame(lesion_rows).sort_values(["patient_id", "label", "lesion_id"])
-    meta = provenance(synth_seed=seed, synth_scale=scale, synth_layout=layout)
+    meta = provenance(synth_seed=seed, synth_scale=scale, synth_layout=layout,
+                      synth_generator_version=GENERATOR_VERSION)
     write_parquet(patients, truth_dir / "patients.parquet", meta)
     write_parquet(lesions.reset_index(drop=True), truth_dir / "lesions.parquet", meta)
     profiles = {p.code: p for p in (plan.profile for plan in plans)}
@@ -281,6 +290,10 @@ def _grid_dict(grid: Grid) -> dict[str, object]:
 def _parameters(n_patients: int, seed: int, scale: str, layout: str,
                 centers: list[str]) -> dict[str, object]:
     return {
+        "generator": {"version": GENERATOR_VERSION, "package_version": __version__,
+                      "phantom": anatomy.model_parameters(),
+                      "disease_sites": disease.site_parameters(),
+                      "pet_noise": render.noise_parameters()},
         "n_patients": n_patients, "seed": seed, "scale": scale, "layout": layout,
         "centers": centers, "risk_coefficients": clinical.RISK_COEFFICIENTS,
         "weibull_shape": clinical.WEIBULL_SHAPE,

@@ -17,15 +17,16 @@ from scipy.optimize import brentq
 from scipy.special import erfc
 
 from radiomics_hnc.geometry import Grid
-from radiomics_hnc.synth.anatomy import Structure, cylinder, paint_anatomy, union
+from radiomics_hnc.synth.anatomy import AIR, BONE, METAL, Phantom
 from radiomics_hnc.synth.grids import Scan
 from radiomics_hnc.synth.lesions import Lesion, paint_lesions
+from radiomics_hnc.synth.shapes import Union, tube
 
 HIGH_DOSE_GY, ELECTIVE_DOSE_GY, BATH_GY = 70.0, 54.0, 3.0
 PTV_MARGIN_MM, PENUMBRA_MM = 7.0, 4.0
 #: Elective nodal volume: the left and right level II-IV node chains along the neck.
-ELECTIVE_NECK = union(cylinder((-32, -2), (15, 19), (-80, 25)),
-                      cylinder((32, -2), (15, 19), (-80, 25)))
+ELECTIVE_NECK = Union((tube([(-32, 5, -95), (-34, 5, 30)], (15.0, 19.0)),
+                       tube([(32, 5, -95), (34, 5, 30)], (15.0, 19.0))))
 
 
 def sample_setup(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +50,7 @@ def _falloff(distance_mm: np.ndarray, level_gy: float, margin_mm: float) -> np.n
 
 
 def dose_image(
-    planning: Scan, tissues: list[Structure], lesions: list[Lesion],
+    planning: Scan, phantom: Phantom, lesions: list[Lesion],
     underdose: tuple[int, float, np.ndarray, float] | None, dose_spacing_mm: float,
 ) -> sitk.Image:
     """RTDOSE (Gy, float32) on the planning CT grid.
@@ -72,10 +73,15 @@ def dose_image(
     gtv = np.zeros(shape, bool)
     elective = np.zeros(shape, bool)
     cut = np.zeros(shape, bool)
-    for z, points in coarse.slabs():
-        hu, suv, body[z] = paint_anatomy(points, tissues)
-        gtv[z] = paint_lesions(points, lesions, hu, suv, body[z]) > 0
-        elective[z] = ELECTIVE_NECK(points) & body[z]
+    inside_body = np.arange(len(phantom.tissues)) > 0
+    soft = ~phantom.kind_mask(AIR, BONE, METAL)
+    for z, region in coarse.slabs():
+        tissue = phantom.paint(region)
+        body[z] = inside_body[tissue]
+        hu, suv = phantom.hu_table[tissue], phantom.suv_table[tissue]
+        gtv[z] = paint_lesions(region, lesions, hu, suv, soft[tissue]) > 0
+        points = region.points
+        elective[z] = ELECTIVE_NECK.inside(points) & body[z]
         if underdose is not None:
             lesion = lesions[underdose[0]]
             offset = points - lesion.center

@@ -14,10 +14,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from radiomics_hnc.geometry import Grid
+from radiomics_hnc.synth.anatomy import Posture
 from radiomics_hnc.synth.centers import CT_EXTENT_MM, FOV_CENTER_MM, SCALE_FACTOR, CenterProfile
+from radiomics_hnc.synth.shapes import Region
 
 #: PET voxels are this much coarser at the small scale.
 PET_SMALL_FACTOR = 1.3
+#: Points per slab: whole slices, about this many points at a time (memory-light).
+SLAB_POINTS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -25,13 +29,15 @@ class Scan:
     """A scan's axis-aligned voxel grid and where its scanner frame sits in the diagnostic frame.
 
     ``rotation`` and ``translation`` (mm) map this scan's physical points into the diagnostic
-    frame: ``p_diag = rotation @ (p - pivot) + pivot + translation``.
+    frame: ``p_diag = rotation @ (p - pivot) + pivot + translation``; the patient's
+    ``posture`` then maps diagnostic points into the anatomical frame of the phantom.
     """
 
     grid: Grid
     rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
     translation: np.ndarray = field(default_factory=lambda: np.zeros(3))
     pivot: np.ndarray = field(default_factory=lambda: np.array(FOV_CENTER_MM))
+    posture: Posture | None = None
 
     def axes(self) -> list[np.ndarray]:
         """Physical coordinates (mm) of the voxel centres along x, y and z."""
@@ -39,18 +45,22 @@ class Scan:
         return [o + s * np.arange(n) for o, s, n in zip(grid.origin, grid.spacing, grid.size,
                                                          strict=True)]
 
-    def slabs(self, slices: int = 16) -> Iterator[tuple[slice, np.ndarray]]:
-        """Yield ``(z slice, points)`` with the diagnostic-frame points (z, y, x, 3) of a slab."""
+    def slabs(self) -> Iterator[tuple[slice, Region]]:
+        """Yield ``(z slice, region)``: the anatomical-frame points (z, y, x, 3) of a slab of
+        whole slices (the diagnostic frame when the scan has no posture)."""
         x, y, z = (axis - c for axis, c in zip(self.axes(), self.pivot, strict=True))
         shift = self.pivot + self.translation
         matrix = self.rotation
+        slices = max(1, SLAB_POINTS // (len(x) * len(y)))
         for start in range(0, self.grid.size[2], slices):
             zs = z[start:start + slices]
             points = np.empty((len(zs), len(y), len(x), 3), dtype=np.float32)
             for i in range(3):  # rotation @ (p - pivot) + pivot + translation, axis by axis
                 points[..., i] = (matrix[i, 0] * x[None, None, :] + matrix[i, 1] * y[None, :, None]
                                   + (matrix[i, 2] * zs + shift[i])[:, None, None])
-            yield slice(start, start + len(zs)), points
+            if self.posture is not None:
+                points = self.posture.to_anatomy(points)
+            yield slice(start, start + len(zs)), Region(points)
 
     def refined(self, factor: int) -> Scan:
         """The same box sampled ``factor`` times finer (for partial-volume averaging)."""

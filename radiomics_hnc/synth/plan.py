@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from radiomics_hnc.synth.anatomy import AnatomyParams, sample_anatomy
 from radiomics_hnc.synth.centers import CenterProfile
 from radiomics_hnc.synth.clinical import (
     observed_clinical,
@@ -51,8 +52,7 @@ class PatientPlan:
     setup_rotation: np.ndarray
     setup_translation: np.ndarray
     underdose: tuple[int, float, np.ndarray, float] | None
-    brain_suv: float
-    tonsil_suv: float
+    anatomy: AnatomyParams
 
 
 def patient_seeds(seed: int, index: int) -> tuple[np.random.Generator, int]:
@@ -72,8 +72,9 @@ def plan_patient(patient_id: str, index: int, profile: CenterProfile, seed: int,
     rng, image_seed = patient_seeds(seed, index)
     hpv = draw_hpv_status(rng, profile)
     traits = sample_traits(rng, hpv)
+    anatomy = sample_anatomy(rng, traits)
     disease = sample_disease(rng, hpv, MIN_GAP_VOXELS * max_spacing_mm,
-                             MIN_LESION_VOXELS * voxel_ml)
+                             MIN_LESION_VOXELS * voxel_ml, np.asarray(anatomy.posture.size))
     traits.update(hpv.truth())
     treatment = sample_treatment(rng, traits, disease)
     terms = risk_terms(traits, treatment, disease)
@@ -95,5 +96,5 @@ def plan_patient(patient_id: str, index: int, profile: CenterProfile, seed: int,
         traits=traits, treatment=treatment, terms=terms, risk=risk, outcome=outcome,
         observed=observed, disease=disease, tasks=tasks, has_dose=has_dose,
         setup_rotation=rotation, setup_translation=translation, underdose=underdose,
-        brain_suv=float(rng.uniform(7, 12)), tonsil_suv=float(rng.uniform(2, 4)),
+        anatomy=anatomy,
     )
