@@ -1,0 +1,224 @@
+"""Univariable association of each feature with RFS and HPV status, before and after adjustment
+for tumour volume, with Benjamini-Hochberg q-values across features.
+
+RFS: Cox model per feature standardised to unit SD (hazard ratio per SD, Wald 95 % CI, Wald and
+likelihood-ratio p; :mod:`radiomics_hnc.analysis.cox`), Harrell's C of the fitted direction
+with a bootstrap interval. HPV: logistic regression per SD (statsmodels; odds ratio, Wald CI and
+p, likelihood-ratio p), ROC AUC of the fitted direction with a bootstrap interval. Stratified
+analyses give each centre its own baseline hazard (Cox strata) or intercept (logistic), and
+count only pairs within a centre for C and AUC.
+
+Volume confounding: every feature is also fitted beside log total disease volume
+(``GTVall_MASK_volume_ml``); a feature associated on its own (q <= alpha) whose adjusted
+association is not (adjusted q > alpha) is a *volume surrogate*: it tells nothing that volume
+does not. Its Spearman correlation with volume is reported beside.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
+from radiomics_hnc.analysis.concordance import (
+    class_pairs,
+    concordance,
+    survival_pairs,
+)
+from radiomics_hnc.analysis.cox import fit_cox
+from radiomics_hnc.analysis.records import AnalysisSettings
+
+log = logging.getLogger(__name__)
+
+#: The volume every feature is adjusted for and correlated with (ml, whole disease).
+VOLUME_COLUMN = "GTVall_MASK_volume_ml"
+#: |Spearman rho| with volume from which a feature is called a volume measure itself.
+VOLUME_MEASURE_RHO = 0.9
+Z95 = stats.norm.ppf(0.975)
+#: Columns of the association table, in order.
+ASSOCIATION_COLUMNS = [
+    "task", "feature", "n", "events", "ratio", "ratio_ci_low", "ratio_ci_high", "p", "p_lr",
+    "q", "discrimination", "discrimination_ci_low", "discrimination_ci_high", "volume_rho",
+    "ratio_adjusted", "p_adjusted", "q_adjusted", "volume_relation", "note",
+]
+
+
+def standardise(features: pd.DataFrame) -> np.ndarray:
+    """Each column centred and scaled to unit SD over its non-missing values (NaN stays)."""
+    values = features.to_numpy(dtype=float)
+    values = np.where(np.isfinite(values), values, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=0)
+        sd = np.nanstd(values, axis=0, ddof=1)
+    return (values - mean) / np.where(sd > 0, sd, np.nan)
+
+
+def log_volume(patients: pd.DataFrame) -> np.ndarray:
+    """Natural log of the whole-disease volume (ml); NaN where absent or not positive."""
+    if VOLUME_COLUMN not in patients:
+        return np.full(len(patients), np.nan)
+    volume = pd.to_numeric(patients[VOLUME_COLUMN], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(volume > 0, np.log(volume), np.nan)
+
+
+def volume_correlation(features: pd.DataFrame, log_vol: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each feature with volume over complete pairs."""
+    rhos = np.full(features.shape[1], np.nan)
+    values = features.to_numpy(dtype=float)
+    for k in range(values.shape[1]):
+        ok = np.isfinite(values[:, k]) & np.isfinite(log_vol)
+        if ok.sum() >= 3 and np.ptp(values[ok, k]) > 0 and np.ptp(log_vol[ok]) > 0:
+            rhos[k] = stats.spearmanr(values[ok, k], log_vol[ok]).statistic
+    return rhos
+
+
+def bh_qvalues(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg q-values over the finite p-values (NaN stays NaN)."""
+    p = np.asarray(p, dtype=float)
+    q = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        q[ok] = stats.false_discovery_control(p[ok], method="bh")
+    return q
+
+
+def rfs_association(patients: pd.DataFrame, features: list[str],
+                    settings: AnalysisSettings) -> pd.DataFrame:
+    """Cox association of each feature with RFS (patients with a known outcome)."""
+    known = patients["rfs_days"].notna() & patients["relapse"].notna()
+    table = patients[known].reset_index(drop=True)
+    time = table["rfs_days"].to_numpy(float)
+    event = table["relapse"].to_numpy(float) > 0
+    strata = table["center"].astype(str).to_numpy() if settings.stratify_center else None
+    x = standardise(table[features])
+    log_vol = log_volume(table)
+    plain = fit_cox(x, time, event, strata=strata)
+    adjusted = fit_cox(x, time, event, covariate=np.repeat(log_vol[:, None], len(features), 1),
+                       strata=strata)
+    found = concordance(x, survival_pairs(time, event, strata), resamples=settings.resamples,
+                        seed=settings.seed).oriented(~(plain.coef < 0))
+    frame = pd.DataFrame({
+        "task": "rfs", "feature": features, "n": plain.n, "events": plain.events,
+        "coef": plain.coef, "se": plain.se, "p": plain.wald_p, "p_lr": plain.lr_p,
+        "discrimination": found.estimate, "discrimination_ci_low": found.ci_low,
+        "discrimination_ci_high": found.ci_high, "coef_adjusted": adjusted.coef,
+        "p_adjusted": adjusted.wald_p,
+        "note": np.where(plain.converged, "", "Cox model did not converge (events only at one "
+                         "end of the feature?)"),
+    })
+    return _finish(frame, table[features], log_vol, settings)
+
+
+def hpv_association(patients: pd.DataFrame, features: list[str],
+                    settings: AnalysisSettings) -> pd.DataFrame:
+    """Logistic association of each feature with HPV status (patients with a known status)."""
+    table = patients[patients["hpv_status"].notna()].reset_index(drop=True)
+    status = table["hpv_status"].to_numpy(float) > 0
+    centres = table["center"].astype(str).to_numpy()
+    if settings.stratify_center:  # centres with one class say nothing within a centre
+        informative = pd.Series(status).groupby(centres).transform("nunique").to_numpy() == 2
+        table, status, centres = table[informative].reset_index(drop=True), status[
+            informative], centres[informative]
+    x = standardise(table[features])
+    log_vol = log_volume(table)
+    base = (pd.get_dummies(centres, dtype=float).to_numpy() if settings.stratify_center
+            else np.ones((len(table), 1)))
+    rows = [_logistic(x[:, k], log_vol, status, base) for k in range(len(features))]
+    fits = pd.DataFrame(rows)
+    strata = centres if settings.stratify_center else None
+    found = concordance(x, class_pairs(status, strata), resamples=settings.resamples,
+                        seed=settings.seed).oriented(~(fits["coef"].to_numpy() < 0))
+    frame = pd.DataFrame({
+        "task": "hpv", "feature": features, "n": fits["n"], "events": fits["events"],
+        "coef": fits["coef"], "se": fits["se"], "p": fits["p"], "p_lr": fits["p_lr"],
+        "discrimination": found.estimate, "discrimination_ci_low": found.ci_low,
+        "discrimination_ci_high": found.ci_high, "coef_adjusted": fits["coef_adjusted"],
+        "p_adjusted": fits["p_adjusted"], "note": fits["note"],
+    })
+    return _finish(frame, table[features], log_vol, settings)
+
+
+def _logistic(x: np.ndarray, log_vol: np.ndarray, status: np.ndarray,
+              base: np.ndarray) -> dict:
+    """One feature's plain and volume-adjusted logistic fits (statsmodels)."""
+    ok = np.isfinite(x)
+    row = {"n": int(ok.sum()), "events": int(status[ok].sum()), "coef": np.nan, "se": np.nan,
+           "p": np.nan, "p_lr": np.nan, "coef_adjusted": np.nan, "p_adjusted": np.nan,
+           "note": ""}
+    keep = base[ok].any(axis=0)  # centre columns left without patients drop out
+    plain = _fit_logit(status[ok], np.column_stack([base[ok][:, keep], x[ok]]))
+    if plain is None:
+        row["note"] = "logistic model could not be fitted (separation or no variation)"
+        return row
+    row.update(coef=plain.params[-1], se=plain.bse[-1], p=plain.pvalues[-1], p_lr=plain.llr_pvalue
+               if base.shape[1] == 1 else _lr_p(plain, status[ok], base[ok][:, keep]))
+    both = ok & np.isfinite(log_vol)
+    keep = base[both].any(axis=0)
+    adjusted = _fit_logit(status[both], np.column_stack([base[both][:, keep], log_vol[both],
+                                                         x[both]]))
+    if adjusted is not None:
+        row.update(coef_adjusted=adjusted.params[-1], p_adjusted=adjusted.pvalues[-1])
+    return row
+
+
+def _fit_logit(y: np.ndarray, design: np.ndarray):
+    """A statsmodels logistic fit, or None when it cannot be fitted or does not converge."""
+    if y.min() == y.max() or np.ptp(design[:, -1]) == 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:
+            fit = sm.Logit(y.astype(float), design).fit(disp=0, maxiter=100)
+        except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError):
+            return None
+    return fit if np.isfinite(fit.bse[-1]) else None
+
+
+def _lr_p(fit, y: np.ndarray, base: np.ndarray) -> float:
+    """Likelihood-ratio p of the last column against the centre-only model."""
+    null = _fit_logit_base(y, base)
+    return float(stats.chi2.sf(max(2 * (fit.llf - null), 0.0), 1))
+
+
+def _fit_logit_base(y: np.ndarray, base: np.ndarray) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(sm.Logit(y.astype(float), base).fit(disp=0, maxiter=100).llf)
+
+
+def _finish(frame: pd.DataFrame, values: pd.DataFrame, log_vol: np.ndarray,
+            settings: AnalysisSettings) -> pd.DataFrame:
+    """Ratios with CIs, q-values, volume correlation and relation, in the table's order."""
+    frame["ratio"] = np.exp(frame["coef"])
+    frame["ratio_ci_low"] = np.exp(frame["coef"] - Z95 * frame["se"])
+    frame["ratio_ci_high"] = np.exp(frame["coef"] + Z95 * frame["se"])
+    frame["ratio_adjusted"] = np.exp(frame["coef_adjusted"])
+    frame["q"] = bh_qvalues(frame["p"].to_numpy())
+    frame["q_adjusted"] = bh_qvalues(frame["p_adjusted"].to_numpy())
+    frame["volume_rho"] = volume_correlation(values, log_vol)
+    frame["volume_relation"] = volume_relation(frame, settings.alpha)
+    return frame[ASSOCIATION_COLUMNS]
+
+
+def volume_relation(frame: pd.DataFrame, alpha: float) -> list[str]:
+    """"volume measure" (|rho| >= 0.9), "volume surrogate" (q <= alpha, adjusted q > alpha),
+    "independent of volume" (both <= alpha) or "not associated"."""
+    relations = []
+    for rho, q, q_adj in frame[["volume_rho", "q", "q_adjusted"]].itertuples(index=False):
+        if abs(rho) >= VOLUME_MEASURE_RHO:
+            relations.append("volume measure")
+        elif not q <= alpha:
+            relations.append("not associated")
+        elif q_adj <= alpha:
+            relations.append("independent of volume")
+        else:
+            relations.append("volume surrogate")
+    return relations
