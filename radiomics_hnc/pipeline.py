@@ -188,7 +188,7 @@ class PipelineSettings:
     rfs_specs: tuple[str, ...] = DEFAULT_RFS_SPECS
     hpv_specs: tuple[str, ...] = DEFAULT_HPV_SPECS
     analyze: bool = True  # the feature analysis (radiomics-hnc analyze)
-    analysis_patients: int = 10  # patients re-extracted with perturbed masks (0: none)
+    analysis_patients: int = 0  # patients re-extracted with perturbed masks (ICC; 0: none)
     report: bool = True
     progress: bool = False
 
@@ -268,7 +268,7 @@ def _analysis_stage(ws: Workspace, sources: list[tuple[str, Path]],
 
     return Stage("analyze", analyze, [summary],
                  [folder / "patients.parquet" for _, folder in sources],
-                 {"reproducibility_patients": settings.analysis_patients},
+                 {"reproducibility_patients": settings.analysis_patients}, optional=True,
                  records={summary: AnalysisSummary})
 
 

@@ -76,7 +76,7 @@ def pipeline_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     cohort = generate_cohort(root / "cohort", 40, seed=3, scale="small", jobs=2)
     settings = PipelineSettings(jobs=2, cv="kfold", rfs_specs=("rfs_clinical_cox", "rfs_coxnet"),
-                                hpv_specs=("hpv_clinical_logistic",))
+                                hpv_specs=("hpv_clinical_logistic",), analysis_patients=2)
     first = run_pipeline(cohort.dataset_dir, root / "ws", settings)
     second = run_pipeline(cohort.dataset_dir, root / "ws", settings)
     return cohort, root / "ws", settings, first, second
@@ -86,9 +86,12 @@ def test_run_goes_from_data_to_report(pipeline_run):
     cohort, ws, _, first, _ = pipeline_run
     assert [o.name for o in first] == [
         "discover", "validate", "extract", "fit-rfs_clinical_cox", "fit-rfs_coxnet",
-        "fit-hpv_clinical_logistic", "report",
+        "fit-hpv_clinical_logistic", "analyze", "report",
     ]
     assert all(o.status == "ran" for o in first)
+    analysis = first[-2].result  # the feature analysis, with the ICC of 2 perturbed patients
+    assert len(analysis.perturbation["patients"]) == 2 and analysis.features > 100
+    assert "Feature analysis" in (ws / "report" / "index.html").read_text()
     patients = pd.read_parquet(ws / "features" / "patients.parquet")
     assert len(patients) == 40
     assert (ws / "report" / "index.html").is_file()

@@ -100,17 +100,20 @@ def _stratum_terms(stratum: _Stratum, covariates: list[np.ndarray], mask: np.nda
 
 def _terms(strata: list[_Stratum], covariates, mask, beta):
     loglik, grad, info = 0.0, 0.0, 0.0
-    for stratum in strata:
-        part = _stratum_terms(stratum, covariates, mask, beta)
-        loglik, grad, info = loglik + part[0], grad + part[1], info + part[2]
+    # A diverging estimate (monotone likelihood) underflows risk sets to 0: its NaN terms
+    # end the feature's iterations and it is reported as not converged.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for stratum in strata:
+            part = _stratum_terms(stratum, covariates, mask, beta)
+            loglik, grad, info = loglik + part[0], grad + part[1], info + part[2]
     return loglik, grad, info
 
 
 def _solve(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
     """info^-1 @ grad per feature (k x k x p, k x p); NaN where info is singular."""
-    matrices = np.moveaxis(info, -1, 0)
+    matrices = np.nan_to_num(np.moveaxis(info, -1, 0))
     vectors = np.moveaxis(grad, -1, 0)[..., None]
-    singular = np.abs(np.linalg.det(matrices)) < 1e-12
+    singular = ~(np.abs(np.linalg.det(matrices)) >= 1e-12)
     matrices = np.where(singular[:, None, None], np.eye(info.shape[0]), matrices)
     step = np.linalg.solve(matrices, vectors)[..., 0]
     step[singular] = np.nan
