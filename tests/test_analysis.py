@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 from sksurv.linear_model import CoxPHSurvivalAnalysis
@@ -16,7 +17,7 @@ from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
 
 from radiomics_hnc.analysis import AnalysisSettings, AnalysisSummary, analyze_table
-from radiomics_hnc.analysis.association import bh_qvalues, rfs_association
+from radiomics_hnc.analysis.association import bh_qvalues, hpv_association, rfs_association
 from radiomics_hnc.analysis.concordance import class_pairs, concordance, survival_pairs
 from radiomics_hnc.analysis.cox import fit_cox
 from radiomics_hnc.analysis.icc import icc
@@ -136,6 +137,29 @@ def test_rfs_table_reports_hazard_ratio_per_sd_c_and_q_as_the_libraries_do():
         p_values.append(reference.pvalues[0])
     np.testing.assert_allclose(table["q"], multipletests(p_values, method="fdr_bh")[1],
                                rtol=1e-5)
+
+
+def test_stratified_hpv_association_fits_a_centre_intercept_and_counts_pairs_within_centres():
+    table = known_truth_table(300, seed=2, noise_columns=2)
+    table.loc[table["center"] == table["center"].iloc[0], "hpv_status"] = 1.0  # one class
+    feature = "GTVn_MASK_cystic_count"
+    row = hpv_association(table, [feature], AnalysisSettings(stratify_center=True,
+                                                             resamples=0)).iloc[0]
+    known = table[table["hpv_status"].notna()]
+    known = known[known.groupby("center")["hpv_status"].transform("nunique") == 2]
+    z = np.asarray(stats.zscore(known[feature], ddof=1))
+    design = np.column_stack([pd.get_dummies(known["center"], dtype=float), z])
+    reference = sm.Logit(known["hpv_status"].to_numpy(), design).fit(disp=0)
+    assert row["n"] == len(known)  # the single-class centre drops out
+    assert row["ratio"] == pytest.approx(np.exp(reference.params[-1]), rel=1e-6)
+    assert row["p"] == pytest.approx(reference.pvalues[-1], rel=1e-6)
+    positive, negative = (known["hpv_status"] == 1).to_numpy(), (known["hpv_status"] == 0
+                                                                   ).to_numpy()
+    centres = known["center"].to_numpy()
+    pairs = [(i, j) for i in np.flatnonzero(positive) for j in np.flatnonzero(negative)
+             if centres[i] == centres[j]]
+    score = np.array([np.sign(z[i] - z[j]) * 0.5 + 0.5 for i, j in pairs]).mean()
+    assert row["discrimination"] == pytest.approx(max(score, 1 - score), rel=1e-6)
 
 
 def test_icc_matches_shrout_and_fleiss_1979_table():

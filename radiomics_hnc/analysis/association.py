@@ -126,6 +126,10 @@ def hpv_association(patients: pd.DataFrame, features: list[str],
         informative = pd.Series(status).groupby(centres).transform("nunique").to_numpy() == 2
         table, status, centres = table[informative].reset_index(drop=True), status[
             informative], centres[informative]
+    if len(set(status)) < 2:
+        log.warning("HPV association left out: one HPV class only%s",
+                    " within every centre" if settings.stratify_center else "")
+        return pd.DataFrame(columns=ASSOCIATION_COLUMNS)
     x = standardise(table[features])
     log_vol = log_volume(table)
     base = (pd.get_dummies(centres, dtype=float).to_numpy() if settings.stratify_center
