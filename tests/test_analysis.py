@@ -18,9 +18,11 @@ from typer.testing import CliRunner
 
 from radiomics_hnc.analysis import AnalysisSettings, AnalysisSummary, analyze_table
 from radiomics_hnc.analysis.association import bh_qvalues, hpv_association, rfs_association
+from radiomics_hnc.analysis.centre import kruskal_wallis
 from radiomics_hnc.analysis.concordance import class_pairs, concordance, survival_pairs
 from radiomics_hnc.analysis.cox import fit_cox
 from radiomics_hnc.analysis.icc import icc
+from radiomics_hnc.analysis.logistic import fit_logistic
 from radiomics_hnc.analysis.reproducibility import feature_class, perturbed_labels
 from radiomics_hnc.cli import app
 from tests.analysis_fixtures import (
@@ -72,6 +74,47 @@ def test_cox_estimates_match_statsmodels_phreg_and_scikit_survival(stratified):
                 x[ok, k:k + 1], Surv.from_arrays(event[ok], time[ok]))
             assert plain.coef[k] == pytest.approx(sksurv.coef_[0], rel=1e-5)
     assert (plain.n == [240, 228, 240]).all() and plain.converged.all()
+
+
+@pytest.mark.parametrize("stratified", [False, True])
+def test_logistic_estimates_match_statsmodels_logit(stratified):
+    x, _, _, centres, covariate = _survival_data()
+    rng = np.random.default_rng(4)
+    status = (rng.random(len(x)) < 1 / (1 + np.exp(-0.8 * np.nan_to_num(x[:, 0])))).astype(float)
+    groups = centres if stratified else None
+    plain = fit_logistic(x, status, groups)
+    adjusted = fit_logistic(x, status, groups, covariate=np.repeat(covariate[:, None], 3, 1))
+    for k in range(3):
+        ok = np.isfinite(x[:, k])
+        base = (pd.get_dummies(centres[ok], dtype=float).to_numpy() if stratified
+                else np.ones((ok.sum(), 1)))
+        reference = sm.Logit(status[ok], np.c_[base, x[ok, k]]).fit(disp=0)
+        null = sm.Logit(status[ok], base).fit(disp=0)
+        assert plain.coef[k] == pytest.approx(reference.params[-1], rel=1e-6)
+        assert plain.se[k] == pytest.approx(reference.bse[-1], rel=1e-6)
+        assert plain.wald_p[k] == pytest.approx(reference.pvalues[-1], rel=1e-5)
+        assert plain.lr_p[k] == pytest.approx(stats.chi2.sf(2 * (reference.llf - null.llf), 1),
+                                              rel=1e-5)
+        both = sm.Logit(status[ok], np.c_[base, covariate[ok], x[ok, k]]).fit(disp=0)
+        assert adjusted.coef[k] == pytest.approx(both.params[-1], rel=1e-6)
+        assert adjusted.wald_p[k] == pytest.approx(both.pvalues[-1], rel=1e-5)
+    separating = fit_logistic(np.c_[np.arange(40.0)], (np.arange(40) >= 20).astype(float))
+    assert not separating.converged[0] and np.isnan(separating.coef[0])
+
+
+def test_kruskal_wallis_of_every_feature_matches_scipy():
+    rng = np.random.default_rng(5)
+    centres = pd.Series(rng.choice(list("ABCD"), 200))
+    values = pd.DataFrame(np.round(rng.normal(size=(200, 3)), 1))  # ties
+    values.iloc[:15, 1] = np.nan
+    values[2] += (centres == "A") * 1.5
+    found = kruskal_wallis(values, centres)
+    for k in range(3):
+        ok = values[k].notna()
+        reference = stats.kruskal(*[values[k][ok & (centres == c)] for c in "ABCD"])
+        assert found.loc[k, "h"] == pytest.approx(reference.statistic, rel=1e-9)
+        assert found.loc[k, "p"] == pytest.approx(reference.pvalue, rel=1e-6)
+    assert found.loc[2, "eta2"] > 0.05 > found.loc[0, "eta2"]
 
 
 def test_a_feature_with_events_only_at_one_end_is_reported_not_converged():

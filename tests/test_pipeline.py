@@ -217,8 +217,11 @@ def test_both_mask_sources_give_two_feature_tables_and_two_sets_of_runs(tmp_path
                                 rfs_specs=("rfs_clinical_cox",), hpv_specs=())
     outcomes = [o.name for o in run_pipeline(cohort.dataset_dir, tmp_path / "ws", settings)]
     assert outcomes == ["discover", "validate", "extract", "fit-rfs_clinical_cox",
-                        "extract_predicted", "fit-rfs_clinical_cox_predicted"]
+                        "extract_predicted", "fit-rfs_clinical_cox_predicted", "analyze"]
     ws = tmp_path / "ws"
+    stability = pd.read_parquet(ws / "analysis" / "reproducibility.parquet").set_index("feature")
+    assert stability.loc["GTVp_MASK_volume_ml", "icc_masks"] == pytest.approx(1.0)  # same GTVp
+    assert stability.loc["GTVn_MASK_count", "icc_masks"] < 0.75  # half the nodes dropped
     truth = pd.read_parquet(ws / "features" / "lesions.parquet")
     predicted = pd.read_parquet(ws / "features_predicted" / "lesions.parquet")
     assert len(truth) == len(pd.read_parquet(cohort.ground_truth_dir / "lesions.parquet"))

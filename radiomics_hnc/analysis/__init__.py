@@ -2,7 +2,7 @@
 are redundant, which are stable, which are centre artefacts (``radiomics-hnc analyze``).
 
 The names below are imported on first use: reading the summary record
-(``analysis.records``) does not load statsmodels.
+(``analysis.records``) does not load the statistics modules.
 """
 
 from radiomics_hnc.lazy import lazy_attributes

@@ -3,7 +3,7 @@ for tumour volume, with Benjamini-Hochberg q-values across features.
 
 RFS: Cox model per feature standardised to unit SD (hazard ratio per SD, Wald 95 % CI, Wald and
 likelihood-ratio p; :mod:`radiomics_hnc.analysis.cox`), Harrell's C of the fitted direction
-with a bootstrap interval. HPV: logistic regression per SD (statsmodels; odds ratio, Wald CI and
+with a bootstrap interval. HPV: logistic regression per SD (odds ratio, Wald CI and
 p, likelihood-ratio p), ROC AUC of the fitted direction with a bootstrap interval. Stratified
 analyses give each centre its own baseline hazard (Cox strata) or intercept (logistic), and
 count only pairs within a centre for C and AUC.
@@ -21,9 +21,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
-from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from radiomics_hnc.analysis.concordance import (
     class_pairs,
@@ -31,6 +29,7 @@ from radiomics_hnc.analysis.concordance import (
     survival_pairs,
 )
 from radiomics_hnc.analysis.cox import fit_cox
+from radiomics_hnc.analysis.logistic import fit_logistic
 from radiomics_hnc.analysis.records import AnalysisSettings
 
 log = logging.getLogger(__name__)
@@ -132,70 +131,22 @@ def hpv_association(patients: pd.DataFrame, features: list[str],
         return pd.DataFrame(columns=ASSOCIATION_COLUMNS)
     x = standardise(table[features])
     log_vol = log_volume(table)
-    base = (pd.get_dummies(centres, dtype=float).to_numpy() if settings.stratify_center
-            else np.ones((len(table), 1)))
-    rows = [_logistic(x[:, k], log_vol, status, base) for k in range(len(features))]
-    fits = pd.DataFrame(rows)
     strata = centres if settings.stratify_center else None
+    plain = fit_logistic(x, status, strata)
+    adjusted = fit_logistic(x, status, strata,
+                            covariate=np.repeat(log_vol[:, None], len(features), 1))
     found = concordance(x, class_pairs(status, strata), resamples=settings.resamples,
-                        seed=settings.seed).oriented(~(fits["coef"].to_numpy() < 0))
+                        seed=settings.seed).oriented(~(plain.coef < 0))
     frame = pd.DataFrame({
-        "task": "hpv", "feature": features, "n": fits["n"], "events": fits["events"],
-        "coef": fits["coef"], "se": fits["se"], "p": fits["p"], "p_lr": fits["p_lr"],
+        "task": "hpv", "feature": features, "n": plain.n, "events": plain.events.astype(int),
+        "coef": plain.coef, "se": plain.se, "p": plain.wald_p, "p_lr": plain.lr_p,
         "discrimination": found.estimate, "discrimination_ci_low": found.ci_low,
-        "discrimination_ci_high": found.ci_high, "coef_adjusted": fits["coef_adjusted"],
-        "p_adjusted": fits["p_adjusted"], "note": fits["note"],
+        "discrimination_ci_high": found.ci_high, "coef_adjusted": adjusted.coef,
+        "p_adjusted": adjusted.wald_p,
+        "note": np.where(plain.converged, "", "logistic model did not converge (the feature "
+                         "separates the classes?)"),
     })
     return _finish(frame, table[features], log_vol, settings)
-
-
-def _logistic(x: np.ndarray, log_vol: np.ndarray, status: np.ndarray,
-              base: np.ndarray) -> dict:
-    """One feature's plain and volume-adjusted logistic fits (statsmodels)."""
-    ok = np.isfinite(x)
-    row = {"n": int(ok.sum()), "events": int(status[ok].sum()), "coef": np.nan, "se": np.nan,
-           "p": np.nan, "p_lr": np.nan, "coef_adjusted": np.nan, "p_adjusted": np.nan,
-           "note": ""}
-    keep = base[ok].any(axis=0)  # centre columns left without patients drop out
-    plain = _fit_logit(status[ok], np.column_stack([base[ok][:, keep], x[ok]]))
-    if plain is None:
-        row["note"] = "logistic model could not be fitted (separation or no variation)"
-        return row
-    row.update(coef=plain.params[-1], se=plain.bse[-1], p=plain.pvalues[-1], p_lr=plain.llr_pvalue
-               if base.shape[1] == 1 else _lr_p(plain, status[ok], base[ok][:, keep]))
-    both = ok & np.isfinite(log_vol)
-    keep = base[both].any(axis=0)
-    adjusted = _fit_logit(status[both], np.column_stack([base[both][:, keep], log_vol[both],
-                                                         x[both]]))
-    if adjusted is not None:
-        row.update(coef_adjusted=adjusted.params[-1], p_adjusted=adjusted.pvalues[-1])
-    return row
-
-
-def _fit_logit(y: np.ndarray, design: np.ndarray):
-    """A statsmodels logistic fit, or None when it cannot be fitted or does not converge."""
-    if y.min() == y.max() or np.ptp(design[:, -1]) == 0:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", PerfectSeparationWarning)
-        warnings.simplefilter("error", ConvergenceWarning)
-        try:
-            fit = sm.Logit(y.astype(float), design).fit(disp=0, maxiter=100)
-        except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError):
-            return None
-    return fit if np.isfinite(fit.bse[-1]) else None
-
-
-def _lr_p(fit, y: np.ndarray, base: np.ndarray) -> float:
-    """Likelihood-ratio p of the last column against the centre-only model."""
-    null = _fit_logit_base(y, base)
-    return float(stats.chi2.sf(max(2 * (fit.llf - null), 0.0), 1))
-
-
-def _fit_logit_base(y: np.ndarray, base: np.ndarray) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(sm.Logit(y.astype(float), base).fit(disp=0, maxiter=100).llf)
 
 
 def _finish(frame: pd.DataFrame, values: pd.DataFrame, log_vol: np.ndarray,

@@ -26,21 +26,38 @@ MIN_CENTRE_PATIENTS = 3
 
 
 def kruskal_wallis(values: pd.DataFrame, centres: pd.Series) -> pd.DataFrame:
-    """H, p and eta-squared of each column across centres (missing values left out)."""
-    rows = []
-    labels = centres.to_numpy()
+    """H (tie-corrected), p and eta-squared of each column across centres (missing values left
+    out), all columns at once: scipy's ``kruskal`` takes one column per call (seconds for 1000
+    features); the tests check this against it."""
+    ranks = values.rank(method="average").to_numpy(dtype=float)  # NaN stays NaN
+    present = np.isfinite(ranks)
+    n = present.sum(axis=0).astype(float)
+    labels = centres.astype(str).to_numpy()
+    sum_term, groups = np.zeros(ranks.shape[1]), np.zeros(ranks.shape[1])
+    for centre in np.unique(labels):
+        rows = labels == centre
+        count = present[rows].sum(axis=0)
+        total = np.nansum(ranks[rows], axis=0)
+        sum_term += np.where(count > 0, total**2 / np.maximum(count, 1), 0.0)
+        groups += count > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h = 12.0 / (n * (n + 1)) * sum_term - 3 * (n + 1)
+        h /= 1 - _tie_sum(values) / (n**3 - n)
+        defined = (groups >= 2) & np.isfinite(h)
+        p = np.where(defined, stats.chi2.sf(h, groups - 1), np.nan)
+        eta2 = np.where(defined & (n > groups), np.clip((h - groups + 1) / (n - groups), 0, None),
+                        np.nan)
+    return pd.DataFrame({"h": np.where(defined, h, np.nan), "p": p, "eta2": eta2},
+                        index=values.columns)
+
+
+def _tie_sum(values: pd.DataFrame) -> np.ndarray:
+    """Sum over tied groups of t^3 - t per column (the tie correction's numerator)."""
+    sums = []
     for name in values.columns:
-        column = values[name].to_numpy(dtype=float)
-        ok = np.isfinite(column)
-        groups = [column[ok & (labels == c)] for c in np.unique(labels[ok])]
-        groups = [g for g in groups if len(g)]
-        n, k = int(ok.sum()), len(groups)
-        if k < 2 or np.ptp(column[ok]) == 0:
-            rows.append((np.nan, np.nan, np.nan))
-            continue
-        h, p = stats.kruskal(*groups)
-        rows.append((h, p, max((h - k + 1) / (n - k), 0.0) if n > k else np.nan))
-    return pd.DataFrame(rows, columns=["h", "p", "eta2"], index=values.columns)
+        counts = values[name].dropna().value_counts().to_numpy(dtype=float)
+        sums.append(float((counts**3 - counts).sum()))
+    return np.array(sums)
 
 
 def centre_effect(patients: pd.DataFrame, features: list[str]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 #: Pairs handled per block (bounds memory: features x block x 4 bytes).
 PAIR_BLOCK = 16384
@@ -72,23 +73,30 @@ def concordance(features: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], *,
     """Concordance of each column of ``features`` (patients x features, NaN = missing: pairs
     with a missing member are left out for that feature) over ``pairs``, with a percentile
     bootstrap interval from ``resamples`` resamples of the patients (0: no interval)."""
-    values = np.asarray(features, dtype=float)
+    # Dense ranks as float32 compare exactly like the values and halve the memory traffic.
+    values = pd.DataFrame(np.asarray(features, dtype=float)).rank(method="dense").to_numpy(
+        dtype=np.float32)
     n, p = values.shape
+    by_feature = np.ascontiguousarray(values.T)  # features x patients: blocks come out C-order
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).T.astype(np.float32)
     weights = np.concatenate([np.ones((n, 1), np.float32), counts], axis=1)
     numerator = np.zeros((p, weights.shape[1]))
     denominator = np.zeros((p, weights.shape[1]))
     first, second = pairs
-    present = np.isfinite(values)
+    present = np.isfinite(by_feature)
+    incomplete = np.flatnonzero(~present.all(axis=1))  # the others share one denominator
     for start in range(0, len(first), PAIR_BLOCK):
         i, j = first[start:start + PAIR_BLOCK], second[start:start + PAIR_BLOCK]
-        both = (present[i] & present[j]).T.astype(np.float32)
-        score = (np.sign(values[i] - values[j]).T * 0.5 + 0.5).astype(np.float32)
-        score = np.where(both > 0, score, 0.0).astype(np.float32)
+        first_values, second_values = by_feature[:, i], by_feature[:, j]
+        score = (first_values > second_values).astype(np.float32)
+        score += np.float32(0.5) * (first_values == second_values)  # NaN never equal
         pair_weights = weights[i] * weights[j]
         numerator += score @ pair_weights
-        denominator += both @ pair_weights
+        denominator += pair_weights.sum(axis=0)
+        if len(incomplete):
+            both = (present[incomplete][:, i] & present[incomplete][:, j]).astype(np.float32)
+            denominator[incomplete] += both @ pair_weights - pair_weights.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = numerator / denominator
     estimate = ratio[:, 0]

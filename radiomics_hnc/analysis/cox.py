@@ -17,13 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-#: Newton-Raphson stops when every step is below this (log hazard ratio units)...
-TOLERANCE = 1e-9
-#: ... or after this many iterations; a feature whose estimate is still moving (monotone
-#: likelihood: events only at one end of the feature) is reported as not converged.
-MAX_ITERATIONS = 50
-#: Halvings of a step that would lower the log partial likelihood.
-MAX_HALVINGS = 20
+from radiomics_hnc.analysis.newton import newton_raphson
 
 
 @dataclass(frozen=True)
@@ -109,17 +103,6 @@ def _terms(strata: list[_Stratum], covariates, mask, beta):
     return loglik, grad, info
 
 
-def _solve(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    """info^-1 @ grad per feature (k x k x p, k x p); NaN where info is singular."""
-    matrices = np.nan_to_num(np.moveaxis(info, -1, 0))
-    vectors = np.moveaxis(grad, -1, 0)[..., None]
-    singular = ~(np.abs(np.linalg.det(matrices)) >= 1e-12)
-    matrices = np.where(singular[:, None, None], np.eye(info.shape[0]), matrices)
-    step = np.linalg.solve(matrices, vectors)[..., 0]
-    step[singular] = np.nan
-    return np.moveaxis(step, 0, -1)
-
-
 def fit_cox(features: np.ndarray, time: np.ndarray, event: np.ndarray,
             covariate: np.ndarray | None = None,
             strata: np.ndarray | None = None) -> CoxFits:
@@ -147,36 +130,13 @@ def fit_cox(features: np.ndarray, time: np.ndarray, event: np.ndarray,
         np.asarray(strata, dtype=str), return_inverse=True)[1]
     groups = [_Stratum(np.flatnonzero(labels == s), time, event) for s in np.unique(labels)]
     p, k = features.shape[1], len(covariates)
-    beta = np.zeros((k, p))
-    loglik, grad, info = _terms(groups, covariates, mask, beta)
-    loglik_null = loglik.copy()
-    converged = np.zeros(p, dtype=bool)
-    for _ in range(MAX_ITERATIONS):
-        step = _solve(info, grad)
-        active = np.flatnonzero(~converged & np.isfinite(step).all(axis=0))
-        if not len(active):
-            break
-        columns = [c[:, active] for c in covariates]
-        beta[:, active], loglik[active], grad[:, active], info[:, :, active] = _line_search(
-            groups, columns, mask[:, active], beta[:, active], step[:, active], loglik[active])
-        converged[active] = np.abs(step[:, active]).max(axis=0) < TOLERANCE
-    variance = _solve(info, np.eye(k)[:, :1].repeat(p, axis=1))[0]
-    se = np.sqrt(np.where(variance > 0, variance, np.nan))
-    coef = np.where(converged, beta[0], np.nan)
-    return CoxFits(coef=coef, se=np.where(converged, se, np.nan), loglik=loglik,
-                   loglik_null=loglik_null, n=mask.sum(axis=0),
-                   events=(mask & event[:, None]).sum(axis=0), converged=converged)
 
+    def terms(beta: np.ndarray, columns: np.ndarray):
+        return _terms(groups, [c[:, columns] for c in covariates], mask[:, columns], beta)
 
-def _line_search(groups, covariates, mask, beta, step, loglik):
-    """A Newton step, halved for the features where it would lower the likelihood (by more
-    than rounding)."""
-    scale = np.ones(beta.shape[1])
-    for _ in range(MAX_HALVINGS):
-        trial = beta + step * scale
-        new_loglik, new_grad, new_info = _terms(groups, covariates, mask, trial)
-        worse = new_loglik < loglik - 1e-9 * (1 + np.abs(loglik))
-        if not worse.any():
-            break
-        scale = np.where(worse, scale / 2, scale)
-    return trial, new_loglik, new_grad, new_info
+    fit = newton_raphson(terms, k, p)
+    se = np.sqrt(np.where(fit.variance > 0, fit.variance, np.nan))
+    return CoxFits(coef=np.where(fit.converged, fit.beta[0], np.nan),
+                   se=np.where(fit.converged, se, np.nan), loglik=fit.loglik,
+                   loglik_null=fit.loglik_at_zero, n=mask.sum(axis=0),
+                   events=(mask & event[:, None]).sum(axis=0), converged=fit.converged)

@@ -1,5 +1,5 @@
 """``analysis/summary.json`` and the analysis settings: the light part of the analysis package
-(the pipeline and the report read these without loading statsmodels)."""
+(the pipeline and the report read these without loading the statistics modules)."""
 
 from __future__ import annotations
 
