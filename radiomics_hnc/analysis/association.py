@@ -24,12 +24,14 @@ import pandas as pd
 from scipy import stats
 
 from radiomics_hnc.analysis.concordance import (
+    Concordance,
     class_pairs,
     concordance,
     survival_pairs,
 )
 from radiomics_hnc.analysis.cox import fit_cox
 from radiomics_hnc.analysis.logistic import fit_logistic
+from radiomics_hnc.analysis.newton import UnivariableFits
 from radiomics_hnc.analysis.records import AnalysisSettings
 
 log = logging.getLogger(__name__)
@@ -103,16 +105,9 @@ def rfs_association(patients: pd.DataFrame, features: list[str],
                        strata=strata)
     found = concordance(x, survival_pairs(time, event, strata), resamples=settings.resamples,
                         seed=settings.seed).oriented(~(plain.coef < 0))
-    frame = pd.DataFrame({
-        "task": "rfs", "feature": features, "n": plain.n, "events": plain.events,
-        "coef": plain.coef, "se": plain.se, "p": plain.wald_p, "p_lr": plain.lr_p,
-        "discrimination": found.estimate, "discrimination_ci_low": found.ci_low,
-        "discrimination_ci_high": found.ci_high, "coef_adjusted": adjusted.coef,
-        "p_adjusted": adjusted.wald_p,
-        "note": np.where(plain.converged, "", "Cox model did not converge (events only at one "
-                         "end of the feature?)"),
-    })
-    return _finish(frame, table[features], log_vol, settings)
+    return _table("rfs", features, plain, adjusted, found, "Cox model did not converge "
+                  "(events only at one end of the feature?)", table[features], log_vol,
+                  settings)
 
 
 def hpv_association(patients: pd.DataFrame, features: list[str],
@@ -137,21 +132,22 @@ def hpv_association(patients: pd.DataFrame, features: list[str],
                             covariate=np.repeat(log_vol[:, None], len(features), 1))
     found = concordance(x, class_pairs(status, strata), resamples=settings.resamples,
                         seed=settings.seed).oriented(~(plain.coef < 0))
+    return _table("hpv", features, plain, adjusted, found, "logistic model did not converge "
+                  "(the feature separates the classes?)", table[features], log_vol, settings)
+
+
+def _table(task: str, features: list[str], plain: UnivariableFits, adjusted: UnivariableFits,
+           found: Concordance, failure: str, values: pd.DataFrame, log_vol: np.ndarray,
+           settings: AnalysisSettings) -> pd.DataFrame:
+    """One task's rows: ratios with CIs, q-values, discrimination, volume correlation and
+    relation, in the table's order (``failure``: the note of a fit that did not converge)."""
     frame = pd.DataFrame({
-        "task": "hpv", "feature": features, "n": plain.n, "events": plain.events.astype(int),
+        "task": task, "feature": features, "n": plain.n, "events": plain.events.astype(int),
         "coef": plain.coef, "se": plain.se, "p": plain.wald_p, "p_lr": plain.lr_p,
         "discrimination": found.estimate, "discrimination_ci_low": found.ci_low,
         "discrimination_ci_high": found.ci_high, "coef_adjusted": adjusted.coef,
-        "p_adjusted": adjusted.wald_p,
-        "note": np.where(plain.converged, "", "logistic model did not converge (the feature "
-                         "separates the classes?)"),
+        "p_adjusted": adjusted.wald_p, "note": np.where(plain.converged, "", failure),
     })
-    return _finish(frame, table[features], log_vol, settings)
-
-
-def _finish(frame: pd.DataFrame, values: pd.DataFrame, log_vol: np.ndarray,
-            settings: AnalysisSettings) -> pd.DataFrame:
-    """Ratios with CIs, q-values, volume correlation and relation, in the table's order."""
     frame["ratio"] = np.exp(frame["coef"])
     frame["ratio_ci_low"] = np.exp(frame["coef"] - Z95 * frame["se"])
     frame["ratio_ci_high"] = np.exp(frame["coef"] + Z95 * frame["se"])

@@ -12,42 +12,9 @@ of that feature's risk sets and events), so features with missing values need no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from scipy import stats
 
-from radiomics_hnc.analysis.newton import newton_raphson
-
-
-@dataclass(frozen=True)
-class CoxFits:
-    """Per-feature estimates of the first coefficient (the feature) and the model's fit.
-
-    Arrays have one entry per feature; ``loglik_null`` is the log partial likelihood with
-    every coefficient 0 on the same complete cases (for the likelihood-ratio test of a
-    univariable model).
-    """
-
-    coef: np.ndarray
-    se: np.ndarray
-    loglik: np.ndarray
-    loglik_null: np.ndarray
-    n: np.ndarray
-    events: np.ndarray
-    converged: np.ndarray
-
-    @property
-    def wald_p(self) -> np.ndarray:
-        """Two-sided Wald p-value of the first coefficient."""
-        return 2 * stats.norm.sf(np.abs(self.coef / self.se))
-
-    @property
-    def lr_p(self) -> np.ndarray:
-        """Likelihood-ratio p-value against the null model (one degree of freedom per
-        coefficient; meaningful for univariable models)."""
-        statistic = np.clip(2 * (self.loglik - self.loglik_null), 0, None)
-        return stats.chi2.sf(statistic, 1)
+from radiomics_hnc.analysis.newton import UnivariableFits, newton_raphson
 
 
 class _Stratum:
@@ -105,7 +72,7 @@ def _terms(strata: list[_Stratum], covariates, mask, beta):
 
 def fit_cox(features: np.ndarray, time: np.ndarray, event: np.ndarray,
             covariate: np.ndarray | None = None,
-            strata: np.ndarray | None = None) -> CoxFits:
+            strata: np.ndarray | None = None) -> UnivariableFits:
     """Fit ``h(t) = h0_s(t) exp(b * feature [+ g * covariate])`` for every column of ``features``.
 
     Parameters
@@ -136,7 +103,7 @@ def fit_cox(features: np.ndarray, time: np.ndarray, event: np.ndarray,
 
     fit = newton_raphson(terms, k, p)
     se = np.sqrt(np.where(fit.variance > 0, fit.variance, np.nan))
-    return CoxFits(coef=np.where(fit.converged, fit.beta[0], np.nan),
+    return UnivariableFits(coef=np.where(fit.converged, fit.beta[0], np.nan),
                    se=np.where(fit.converged, se, np.nan), loglik=fit.loglik,
                    loglik_null=fit.loglik_at_zero, n=mask.sum(axis=0),
                    events=(mask & event[:, None]).sum(axis=0), converged=fit.converged)

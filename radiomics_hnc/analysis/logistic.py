@@ -9,42 +9,17 @@ operation. The tests check estimates, standard errors and p-values against stats
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from scipy import stats
 from scipy.special import expit
 
-from radiomics_hnc.analysis.newton import newton_raphson
+from radiomics_hnc.analysis.newton import UnivariableFits, newton_raphson
 
 #: A coefficient beyond this (log odds per SD) means separation: the estimate is infinite.
 SEPARATION = 15.0
 
 
-@dataclass(frozen=True)
-class LogisticFits:
-    """Per-feature estimate of the feature's coefficient and the fit (see :func:`fit_logistic`)."""
-
-    coef: np.ndarray
-    se: np.ndarray
-    loglik: np.ndarray
-    loglik_null: np.ndarray  # intercepts only, on the same patients
-    n: np.ndarray
-    events: np.ndarray
-    converged: np.ndarray
-
-    @property
-    def wald_p(self) -> np.ndarray:
-        return 2 * stats.norm.sf(np.abs(self.coef / self.se))
-
-    @property
-    def lr_p(self) -> np.ndarray:
-        """Likelihood-ratio p against the intercepts-only model (univariable fits)."""
-        return stats.chi2.sf(np.clip(2 * (self.loglik - self.loglik_null), 0, None), 1)
-
-
 def fit_logistic(features: np.ndarray, status: np.ndarray, groups: np.ndarray | None = None,
-                 covariate: np.ndarray | None = None) -> LogisticFits:
+                 covariate: np.ndarray | None = None) -> UnivariableFits:
     """Fit ``logit P(status) = a_g [+ g * covariate] + b * feature`` for every feature column.
 
     Parameters
@@ -92,7 +67,7 @@ def fit_logistic(features: np.ndarray, status: np.ndarray, groups: np.ndarray | 
     fit = newton_raphson(terms, k, x.shape[1], of_interest=k - 1)
     converged = fit.converged & (np.abs(fit.beta[-1]) < SEPARATION)
     se = np.sqrt(np.where(fit.variance > 0, fit.variance, np.nan))
-    return LogisticFits(coef=np.where(converged, fit.beta[-1], np.nan),
+    return UnivariableFits(coef=np.where(converged, fit.beta[-1], np.nan),
                         se=np.where(converged, se, np.nan), loglik=fit.loglik,
                         loglik_null=_intercepts_loglik(y, labels, weight),
                         n=mask.sum(axis=0), events=(weight * y[:, None]).sum(axis=0),

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 #: Iterations stop when every step is below this...
 TOLERANCE = 1e-9
@@ -33,6 +34,34 @@ class NewtonResult:
     loglik_at_zero: np.ndarray
     variance: np.ndarray
     converged: np.ndarray
+
+
+@dataclass(frozen=True)
+class UnivariableFits:
+    """Per-feature estimate of the feature's coefficient and the fit of its model.
+
+    ``loglik_null`` is the log-likelihood without the feature's coefficients on the same
+    patients (coefficients 0 for Cox, intercepts only for logistic), for the likelihood-ratio
+    test of a univariable model; ``events`` counts relapses or positives.
+    """
+
+    coef: np.ndarray
+    se: np.ndarray
+    loglik: np.ndarray
+    loglik_null: np.ndarray
+    n: np.ndarray
+    events: np.ndarray
+    converged: np.ndarray
+
+    @property
+    def wald_p(self) -> np.ndarray:
+        """Two-sided Wald p-value of the feature's coefficient."""
+        return 2 * stats.norm.sf(np.abs(self.coef / self.se))
+
+    @property
+    def lr_p(self) -> np.ndarray:
+        """Likelihood-ratio p-value against the null model (one degree of freedom)."""
+        return stats.chi2.sf(np.clip(2 * (self.loglik - self.loglik_null), 0, None), 1)
 
 
 def solve_per_feature(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
