@@ -205,6 +205,15 @@ def test_stratified_hpv_association_fits_a_centre_intercept_and_counts_pairs_wit
     assert row["discrimination"] == pytest.approx(max(score, 1 - score), rel=1e-6)
 
 
+def test_without_a_volume_column_associations_are_reported_as_not_adjusted():
+    table = known_truth_table(400, seed=3, noise_columns=2).drop(
+        columns="GTVall_MASK_volume_ml")
+    rows = analyze_table(table, AnalysisSettings(resamples=0))["association"]
+    associated = rows[rows["q"] <= 0.05]
+    assert len(associated) and (associated["volume_relation"] == "not adjusted").all()
+    assert rows["volume_rho"].isna().all() and rows["p_adjusted"].isna().all()
+
+
 def test_icc_matches_shrout_and_fleiss_1979_table():
     # Shrout & Fleiss (1979), Table 2: six targets rated by four judges; Table 4 gives
     # ICC(1,1) = 0.17, ICC(2,1) = 0.29, ICC(3,1) = 0.71.

@@ -161,13 +161,16 @@ def _table(task: str, features: list[str], plain: UnivariableFits, adjusted: Uni
 
 def volume_relation(frame: pd.DataFrame, alpha: float) -> list[str]:
     """"volume measure" (|rho| >= 0.9), "volume surrogate" (q <= alpha, adjusted q > alpha),
-    "independent of volume" (both <= alpha) or "not associated"."""
+    "independent of volume" (both <= alpha), "not associated", or "not adjusted" for an
+    associated feature whose adjusted model could not be fitted (no volume column, say)."""
     relations = []
     for rho, q, q_adj in frame[["volume_rho", "q", "q_adjusted"]].itertuples(index=False):
         if abs(rho) >= VOLUME_MEASURE_RHO:
             relations.append("volume measure")
         elif not q <= alpha:
             relations.append("not associated")
+        elif np.isnan(q_adj):
+            relations.append("not adjusted")
         elif q_adj <= alpha:
             relations.append("independent of volume")
         else:

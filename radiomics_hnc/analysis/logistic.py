@@ -65,13 +65,14 @@ def fit_logistic(features: np.ndarray, status: np.ndarray, groups: np.ndarray | 
         return loglik, grad, info
 
     fit = newton_raphson(terms, k, x.shape[1], of_interest=k - 1)
-    converged = fit.converged & (np.abs(fit.beta[-1]) < SEPARATION)
+    n, events = mask.sum(axis=0), (weight * y[:, None]).sum(axis=0)
+    estimable = (n > k) & (events > 0) & (events < n)  # the padded information hides these
+    converged = fit.converged & estimable & (np.abs(fit.beta[-1]) < SEPARATION)
     se = np.sqrt(np.where(fit.variance > 0, fit.variance, np.nan))
     return UnivariableFits(coef=np.where(converged, fit.beta[-1], np.nan),
                         se=np.where(converged, se, np.nan), loglik=fit.loglik,
                         loglik_null=_intercepts_loglik(y, labels, weight),
-                        n=mask.sum(axis=0), events=(weight * y[:, None]).sum(axis=0),
-                        converged=converged)
+                        n=n, events=events, converged=converged)
 
 
 def _intercepts_loglik(y: np.ndarray, labels: np.ndarray, weight: np.ndarray) -> np.ndarray:
