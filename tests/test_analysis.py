@@ -17,7 +17,12 @@ from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
 
 from radiomics_hnc.analysis import AnalysisSettings, AnalysisSummary, analyze_table
-from radiomics_hnc.analysis.association import bh_qvalues, hpv_association, rfs_association
+from radiomics_hnc.analysis.association import (
+    bh_qvalues,
+    hpv_association,
+    rfs_association,
+    standardise,
+)
 from radiomics_hnc.analysis.centre import kruskal_wallis
 from radiomics_hnc.analysis.concordance import class_pairs, concordance, survival_pairs
 from radiomics_hnc.analysis.cox import fit_cox
@@ -79,6 +84,7 @@ def test_cox_estimates_match_statsmodels_phreg_and_scikit_survival(stratified):
 @pytest.mark.parametrize("stratified", [False, True])
 def test_logistic_estimates_match_statsmodels_logit(stratified):
     x, _, _, centres, covariate = _survival_data()
+    x = standardise(pd.DataFrame(x))  # per SD, as the analysis fits them
     rng = np.random.default_rng(4)
     status = (rng.random(len(x)) < 1 / (1 + np.exp(-0.8 * np.nan_to_num(x[:, 0])))).astype(float)
     groups = centres if stratified else None
@@ -98,6 +104,11 @@ def test_logistic_estimates_match_statsmodels_logit(stratified):
         both = sm.Logit(status[ok], np.c_[base, covariate[ok], x[ok, k]]).fit(disp=0)
         assert adjusted.coef[k] == pytest.approx(both.params[-1], rel=1e-6)
         assert adjusted.wald_p[k] == pytest.approx(both.pvalues[-1], rel=1e-5)
+    half = rng.integers(1, 4, len(x) // 2).astype(float)
+    centred = np.r_[half, -half]  # sums to exactly 0, as a standardised feature can
+    reference = sm.Logit(status, np.c_[np.ones(len(x)), centred]).fit(disp=0)
+    assert fit_logistic(centred[:, None], status).coef[0] == pytest.approx(
+        reference.params[-1], rel=1e-6)
     separating = fit_logistic(np.c_[np.arange(40.0)], (np.arange(40) >= 20).astype(float))
     assert not separating.converged[0] and np.isnan(separating.coef[0])
 

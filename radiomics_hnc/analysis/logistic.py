@@ -59,9 +59,8 @@ def fit_logistic(features: np.ndarray, status: np.ndarray, groups: np.ndarray | 
             for b in range(a, k):
                 info[a, b] = info[b, a] = (curvature * cols[a] * cols[b]).sum(axis=0)
         # a centre without patients for a feature: its intercept stays 0, not singular
-        empty = np.array([(w * c).sum(axis=0) == 0 for c in cols])
-        for a in range(k):
-            info[a, a] = np.where(empty[a], 1.0, info[a, a])
+        for a in range(len(base)):
+            info[a, a] = np.where((w * cols[a]).sum(axis=0) == 0, 1.0, info[a, a])
         return loglik, grad, info
 
     fit = newton_raphson(terms, k, x.shape[1], of_interest=k - 1)
