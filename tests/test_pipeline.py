@@ -238,7 +238,9 @@ def test_predicted_masks_alone_have_their_own_folder_runs_and_report_input(tmp_p
     settings = PipelineSettings(masks="predicted", rfs_specs=("rfs_coxnet",), hpv_specs=())
     stages = {s.name: s for s in pipeline_stages(tmp_path, tmp_path / "ws", settings)}
     assert list(stages) == ["discover", "validate", "extract_predicted",
-                            "fit-rfs_coxnet_predicted", "report"]
+                            "fit-rfs_coxnet_predicted", "analyze", "report"]
+    assert stages["analyze"].outputs == [
+        tmp_path / "ws" / "analysis_predicted" / "summary.json"]
     assert stages["extract_predicted"].outputs == [
         tmp_path / "ws" / "features_predicted" / "patients.parquet"]
     assert stages["fit-rfs_coxnet_predicted"].outputs == [
