@@ -12,9 +12,9 @@ import pandas as pd
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.mask_sources import run_suffix
 from radiomics_hnc.records import RecordModel, WorkspaceRecord
+from radiomics_hnc.segment.summary import SUMMARY_FILE  # the one spelling of a stage summary
 from radiomics_hnc.workspace import Workspace
 
-SUMMARY_FILE = "summary.json"
 #: The analysis tables (``<name>.parquet``), see :mod:`radiomics_hnc.analysis.run`.
 TABLES = ("association", "clusters", "centre_effect", "reproducibility")
 
