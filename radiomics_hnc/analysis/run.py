@@ -162,8 +162,9 @@ def analyze_workspace(workspace: str | Path, features_dir: str | Path | None = N
     return summary
 
 
-def _summary(patients, tables, settings, features_dir, perturbation, compared, seconds
-             ) -> AnalysisSummary:
+def _summary(patients: pd.DataFrame, tables: dict[str, pd.DataFrame],
+             settings: AnalysisSettings, features_dir: Path, perturbation: dict | None,
+             compared: bool, seconds: float) -> AnalysisSummary:
     _, skipped = analysable_features(patients)
     association = tables["association"]
     tasks = {}
