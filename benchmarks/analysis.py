@@ -46,8 +46,11 @@ def false_discoveries(association, alpha: float = ALPHA) -> dict:
         ranked = rows.sort_values("p")["feature"].tolist()
         first_noise = next(i for i, f in enumerate(ranked) if f.startswith(NOISE_PREFIX))
         discovered_truth = sorted(set(found["feature"]) & ENCODES_TRUTH[task])
+        noise_p = rows.loc[rows["feature"].str.startswith(NOISE_PREFIX), "p"]
         out[str(task)] = {"discoveries": len(found), "noise_discoveries": int(noise),
                           "fdp": round(noise / max(len(found), 1), 4),
+                          # calibration: a valid test puts alpha of the noise p-values below it
+                          "noise_p_below_alpha": round(float((noise_p < alpha).mean()), 4),
                           "truth_discovered": discovered_truth,
                           "truth_ranked_above_all_noise": all(
                               ranked.index(f) < first_noise for f in discovered_truth)}
@@ -72,6 +75,8 @@ def speed_and_fdp(patients: int, features: int, seeds: list[int], resamples: int
         found = sum(r[task]["discoveries"] for r in runs)
         noise = sum(r[task]["noise_discoveries"] for r in runs)
         results[f"pooled_fdp_{task}"] = round(noise / max(found, 1), 4)
+        results[f"noise_p_below_alpha_{task}"] = round(
+            sum(r[task]["noise_p_below_alpha"] for r in runs) / len(seeds), 4)
     results["target_seconds"] = 120
     return results
 

@@ -47,7 +47,7 @@ def test_report_loads_cleanly_in_chromium(chromium: str, tmp_path: Path) -> None
     code, found = _check(html, screenshot, chromium)
     assert code == 0, found
     assert found["console_errors"] == [] and found["requests"] == []
-    assert found["sections"] == 7 and found["images"] >= 8 and found["images_broken"] == 0
+    assert found["sections"] == 8 and found["images"] >= 8 and found["images_broken"] == 0
     pixels = imread(screenshot)[..., :3]
     assert pixels.shape[0] > 2000  # the whole page, not only the first screen
     assert float(np.var(pixels)) > 0.01  # not blank
