@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from radiomics_hnc.analysis.records import SUMMARY_FILE as ANALYSIS_SUMMARY
+from radiomics_hnc.analysis.records import AnalysisSummary, analysis_dir
 from radiomics_hnc.choices import Backend, CVScheme, PipelineMasks
 from radiomics_hnc.errors import ConfigError, RadiomicsHNCError
 from radiomics_hnc.io import file_sha256, write_json
@@ -185,6 +187,8 @@ class PipelineSettings:
     cv: CVScheme = CVScheme.LOCO
     rfs_specs: tuple[str, ...] = DEFAULT_RFS_SPECS
     hpv_specs: tuple[str, ...] = DEFAULT_HPV_SPECS
+    analyze: bool = True  # the feature analysis (radiomics-hnc analyze)
+    analysis_patients: int = 0  # patients re-extracted with perturbed masks (ICC; 0: none)
     report: bool = True
     progress: bool = False
 
@@ -234,15 +238,38 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
                     {"cv": settings.cv, "task": task}, optional=True,
                     records={run_dir / METRICS_FILE: RunRecord},
                 ))
+    if settings.analyze:
+        stages.append(_analysis_stage(ws, sources, settings))
     if settings.report:
         report_features = sources[0][1]  # ground truth's when there are both
         stages.append(Stage(
             "report", lambda: _report(ws.root, report_features), [ws.report_dir / "index.html"],
             [ws.manifest_path, ws.validation_path, *(folder for _, folder in sources),
-             ws.runs_dir, ws.segmentation_dir / SUMMARY_FILE],
+             ws.runs_dir, ws.segmentation_dir / SUMMARY_FILE, analysis_dir(ws.root,
+                                                                           report_features)],
             {"features": report_features.name},
         ))
     return stages
+
+
+def _analysis_stage(ws: Workspace, sources: list[tuple[str, Path]],
+                    settings: PipelineSettings) -> Stage:
+    """Feature analysis of the first features folder (ground truth's when there are both,
+    compared with the predicted masks' features)."""
+    features_dir = sources[0][1]
+    summary = analysis_dir(ws.root, features_dir) / ANALYSIS_SUMMARY
+
+    def analyze() -> Any:
+        from radiomics_hnc.analysis import AnalysisSettings, analyze_workspace
+
+        return analyze_workspace(ws.root, features_dir, AnalysisSettings(
+            reproducibility_patients=settings.analysis_patients), jobs=settings.jobs,
+            progress=settings.progress)
+
+    return Stage("analyze", analyze, [summary],
+                 [folder / "patients.parquet" for _, folder in sources],
+                 {"reproducibility_patients": settings.analysis_patients}, optional=True,
+                 records={summary: AnalysisSummary})
 
 
 def _segmentation_stages(ws: Workspace, settings: PipelineSettings) -> list[Stage]:

@@ -76,7 +76,7 @@ def pipeline_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     cohort = generate_cohort(root / "cohort", 40, seed=3, scale="small", jobs=2)
     settings = PipelineSettings(jobs=2, cv="kfold", rfs_specs=("rfs_clinical_cox", "rfs_coxnet"),
-                                hpv_specs=("hpv_clinical_logistic",))
+                                hpv_specs=("hpv_clinical_logistic",), analysis_patients=2)
     first = run_pipeline(cohort.dataset_dir, root / "ws", settings)
     second = run_pipeline(cohort.dataset_dir, root / "ws", settings)
     return cohort, root / "ws", settings, first, second
@@ -86,9 +86,12 @@ def test_run_goes_from_data_to_report(pipeline_run):
     cohort, ws, _, first, _ = pipeline_run
     assert [o.name for o in first] == [
         "discover", "validate", "extract", "fit-rfs_clinical_cox", "fit-rfs_coxnet",
-        "fit-hpv_clinical_logistic", "report",
+        "fit-hpv_clinical_logistic", "analyze", "report",
     ]
     assert all(o.status == "ran" for o in first)
+    analysis = first[-2].result  # the feature analysis, with the ICC of 2 perturbed patients
+    assert len(analysis.perturbation["patients"]) == 2 and analysis.features > 100
+    assert "Feature analysis" in (ws / "report" / "index.html").read_text()
     patients = pd.read_parquet(ws / "features" / "patients.parquet")
     assert len(patients) == 40
     assert (ws / "report" / "index.html").is_file()
@@ -214,8 +217,11 @@ def test_both_mask_sources_give_two_feature_tables_and_two_sets_of_runs(tmp_path
                                 rfs_specs=("rfs_clinical_cox",), hpv_specs=())
     outcomes = [o.name for o in run_pipeline(cohort.dataset_dir, tmp_path / "ws", settings)]
     assert outcomes == ["discover", "validate", "extract", "fit-rfs_clinical_cox",
-                        "extract_predicted", "fit-rfs_clinical_cox_predicted"]
+                        "extract_predicted", "fit-rfs_clinical_cox_predicted", "analyze"]
     ws = tmp_path / "ws"
+    stability = pd.read_parquet(ws / "analysis" / "reproducibility.parquet").set_index("feature")
+    assert stability.loc["GTVp_MASK_volume_ml", "icc_masks"] == pytest.approx(1.0)  # same GTVp
+    assert stability.loc["GTVn_MASK_count", "icc_masks"] < 0.75  # half the nodes dropped
     truth = pd.read_parquet(ws / "features" / "lesions.parquet")
     predicted = pd.read_parquet(ws / "features_predicted" / "lesions.parquet")
     assert len(truth) == len(pd.read_parquet(cohort.ground_truth_dir / "lesions.parquet"))
@@ -232,7 +238,9 @@ def test_predicted_masks_alone_have_their_own_folder_runs_and_report_input(tmp_p
     settings = PipelineSettings(masks="predicted", rfs_specs=("rfs_coxnet",), hpv_specs=())
     stages = {s.name: s for s in pipeline_stages(tmp_path, tmp_path / "ws", settings)}
     assert list(stages) == ["discover", "validate", "extract_predicted",
-                            "fit-rfs_coxnet_predicted", "report"]
+                            "fit-rfs_coxnet_predicted", "analyze", "report"]
+    assert stages["analyze"].outputs == [
+        tmp_path / "ws" / "analysis_predicted" / "summary.json"]
     assert stages["extract_predicted"].outputs == [
         tmp_path / "ws" / "features_predicted" / "patients.parquet"]
     assert stages["fit-rfs_coxnet_predicted"].outputs == [

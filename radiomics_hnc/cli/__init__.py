@@ -14,6 +14,7 @@ from rich.text import Text
 from typer.exceptions import TyperException
 
 from radiomics_hnc import __version__
+from radiomics_hnc.cli import analysis as analysis_commands
 from radiomics_hnc.cli import data as data_commands
 from radiomics_hnc.cli import dicom as dicom_commands
 from radiomics_hnc.cli import external as external_commands
@@ -81,6 +82,7 @@ pipeline_commands.register(app)
 report_commands.register(app)
 synth_commands.register(app)
 segment_commands.register(app)
+analysis_commands.register(app)
 
 
 def _labelled(label: str, message: str) -> Text:

@@ -41,12 +41,17 @@ def run_command(
                                   help="RFS model specs (names in models/ or files)."),
     hpv: list[str] = typer.Option(list(DEFAULT_HPV_SPECS), "--hpv",
                                   help="HPV model specs (names in models/ or files)."),
+    analysis_patients: int = typer.Option(
+        0, "--analysis-patients", min=0,
+        help="Patients re-extracted with perturbed masks for the feature analysis's ICC "
+        "(0: none; see `analyze`)."),
     rerun: list[str] = typer.Option([], "--rerun",
                                     help="Rerun this stage even if up to date (repeatable)."),
     old_force: list[str] = typer.Option([], "--force", hidden=True,
                                         help="Deprecated spelling of --rerun."),
 ) -> None:
-    """Run discover, validate, (segment), extract, fit and report; up-to-date stages are skipped.
+    """Run discover, validate, (segment), extract, fit, analyze and report; up-to-date stages
+    are skipped.
 
     A rerun after a change redoes only what changed; a rerun after a crash resumes.
     """
@@ -60,6 +65,7 @@ def run_command(
         masks=masks, segment=segment, segmenter_model=segmenter,
         segmenter_minutes=segmenter_minutes, jobs=jobs, backend=backend, scheduler=scheduler,
         cv=cv, rfs_specs=tuple(rfs), hpv_specs=tuple(hpv), progress=state.progress,
+        analysis_patients=analysis_patients,
     )
     outcomes = run_pipeline(data, workspace, settings, rerun=rerun)
     _print_outcomes(outcomes)

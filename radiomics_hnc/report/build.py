@@ -10,11 +10,13 @@ from pathlib import Path
 import jinja2
 
 from radiomics_hnc import __version__
+from radiomics_hnc.analysis.records import analysis_dir, read_analysis
 from radiomics_hnc.harmonize import ComBat
 from radiomics_hnc.io import atomic_path, write_csv
 from radiomics_hnc.locks import lock_name, stage_lock
 from radiomics_hnc.mask_sources import folder_source
 from radiomics_hnc.report import figures, inputs
+from radiomics_hnc.report.analysis import analysis_section
 from radiomics_hnc.report.checklist import checklist_section
 from radiomics_hnc.report.cohort import cohort_section
 from radiomics_hnc.report.content import Section
@@ -60,6 +62,7 @@ def build_sections(workspace: str | Path, *, dpi: int = figures.DEFAULT_DPI,
     patients = inputs.read_patient_features(ws, features_dir)
     segmentation = inputs.read_segmentation(ws)
     runs = inputs.read_runs(ws)
+    analysis = read_analysis(analysis_dir(ws.root, features_dir))
     candidates = [
         cohort_section(manifest, excluded, dpi, seed=seed) if manifest is not None else None,
         quality_section(validation, inputs.read_extraction_errors(ws, features_dir),
@@ -68,6 +71,7 @@ def build_sections(workspace: str | Path, *, dpi: int = figures.DEFAULT_DPI,
         if segmentation is not None else None,
         harmonisation_section(patients, dpi, seed=seed, combat=ComBat)
         if patients is not None and "center" in patients.columns else None,
+        analysis_section(analysis, patients, dpi) if analysis is not None else None,
         survival_section(runs, manifest, patients, dpi),
         hpv_section(runs, manifest, dpi, seed=seed),
     ]
