@@ -35,6 +35,7 @@ def analysis_section(analysis: tuple[AnalysisSummary, dict[str, pd.DataFrame]],
     stability = tables.get("reproducibility", pd.DataFrame())
     section = Section("feature-analysis", "Feature analysis")
     section.blocks.append(Text(_summary_text(association, clusters, stability, alpha)))
+    section.blocks += [Text(f"Not done: {finding}") for finding in summary.findings]
     if len(association):
         section.blocks.append(volcano_figure(association, alpha, dpi))
         section.blocks.append(Table("analysis_association", "Association of every feature "
