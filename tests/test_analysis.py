@@ -333,10 +333,10 @@ def test_perturbation_reextracts_with_the_folders_own_settings_not_the_packaged_
     ws = write_workspace(tmp_path, patients)
     configs = load_feature_configs(ct="ct_ibsi", pet="pet_ibsi", filters=True, overrides={
         name: {"featureClass": {"firstorder": None}} for name in ("ct", "pet")})
-    extract_features(ws, configs=configs, min_lesion_ml=0.4)
+    extract_features(ws, configs=configs, min_lesion_ml=0.4, seed=5)
     extraction = recorded_extraction(ws / "features")
     assert extraction.configs.content_hash == configs.content_hash
-    assert extraction.min_lesion_ml == 0.4
+    assert (extraction.min_lesion_ml, extraction.seed) == (0.4, 5)
     table, summary = perturbation_icc(ws, extraction, list(patients), 3, ws / "analysis")
     assert summary["patients"] == sorted(patients) and not summary["failed"]
     analysed = {c for c in pd.read_parquet(ws / "features" / "patients.parquet").columns

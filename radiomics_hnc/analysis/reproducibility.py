@@ -107,10 +107,11 @@ class RecordedExtraction:
     source: MaskSource
     configs: FeatureConfigs
     min_lesion_ml: float
+    seed: int = 0  # of the dose registration's sampling
 
 
 def recorded_extraction(features_dir: Path) -> RecordedExtraction:
-    """The mask source, feature settings and smallest lesion volume of ``features_dir``.
+    """The mask source, feature settings, smallest lesion volume and seed of ``features_dir``.
 
     Raises :class:`InputDataError` (saying why) when they cannot be recovered: the
     re-extraction must not fall back to other settings, whose features would not be the
@@ -141,7 +142,8 @@ def recorded_extraction(features_dir: Path) -> RecordedExtraction:
         raise InputDataError("the recorded feature settings do not match their recorded "
                              "SHA-256 (config_sha256)", path=table, hint=hint)
     return RecordedExtraction(source, configs,
-                              float(record.get("min_lesion_ml", MIN_LESION_VOLUME_ML)))
+                              float(record.get("min_lesion_ml", MIN_LESION_VOLUME_ML)),
+                              int(record.get("seed", 0)))
 
 
 def choose_patients(patient_ids: list[str], size: int, seed: int) -> list[str]:
@@ -165,7 +167,7 @@ def perturbation_icc(workspace: Path, extraction: RecordedExtraction, patient_id
     ws = Workspace(workspace)
     chosen = set(choose_patients(patient_ids, size, seed))
     tasks, _ = build_tasks(ws, extraction.configs, extraction.source,
-                           extraction.min_lesion_ml, out_dir=out_dir)
+                           extraction.min_lesion_ml, extraction.seed, out_dir=out_dir)
     tasks = [t for t in tasks if t.patient_id in chosen]
     folder = str(out_dir / "perturbed_masks")
     lesions = {variant: [] for variant in VARIANTS}
