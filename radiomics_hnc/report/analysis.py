@@ -75,7 +75,8 @@ def _summary_text(association: pd.DataFrame, clusters: pd.DataFrame,
         parts.append(f"{label}: {significant.sum()} of {len(rows)} features associated at a "
                      f"false discovery rate of {alpha:g} (Benjamini-Hochberg), {surrogates} of "
                      "them only through tumour volume (no association left after adjustment "
-                     "for log volume).")
+                     "for the log volume of the feature's scope: primary, nodes or whole "
+                     "disease).")
     if len(clusters):
         parts.append(f"{clusters['cluster'].nunique()} clusters of redundant features (average "
                      f"linkage on 1 - |Spearman rho|, cut at {CLUSTER_CUT}: |rho| >= "
