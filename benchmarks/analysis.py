@@ -27,8 +27,7 @@ import time
 from pathlib import Path
 
 from radiomics_hnc.analysis import AnalysisSettings, analyze_table
-from radiomics_hnc.analysis.reproducibility import perturbation_icc
-from radiomics_hnc.mask_sources import MaskSource
+from radiomics_hnc.analysis.reproducibility import perturbation_icc, recorded_extraction
 from radiomics_hnc.pipeline import PipelineSettings, run_pipeline
 from radiomics_hnc.synth import generate_cohort
 from tests.analysis_fixtures import ENCODES_TRUTH, NOISE_PREFIX, known_truth_table
@@ -86,7 +85,7 @@ def perturbation_cost(patients: int, scale: str, work: Path) -> dict:
     run_pipeline(cohort.dataset_dir, work / "ws", PipelineSettings(
         jobs=2, rfs_specs=(), hpv_specs=(), analyze=False, report=False))
     start = time.perf_counter()
-    table, summary = perturbation_icc(work / "ws", MaskSource("ground-truth"),
+    table, summary = perturbation_icc(work / "ws", recorded_extraction(work / "ws" / "features"),
                                       cohort.patient_ids, patients, work / "ws" / "analysis",
                                       jobs=1)
     return {"scale": scale, "patients": len(summary["patients"]),

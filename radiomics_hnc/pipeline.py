@@ -239,7 +239,7 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
                     records={run_dir / METRICS_FILE: RunRecord},
                 ))
     if settings.analyze:
-        stages.append(_analysis_stage(ws, sources, settings))
+        stages.append(_analysis_stage(ws, data_dir, sources, settings))
     if settings.report:
         report_features = sources[0][1]  # ground truth's when there are both
         stages.append(Stage(
@@ -252,11 +252,14 @@ def pipeline_stages(data_dir: Path, workspace: Path, settings: PipelineSettings)
     return stages
 
 
-def _analysis_stage(ws: Workspace, sources: list[tuple[str, Path]],
+def _analysis_stage(ws: Workspace, data_dir: Path, sources: list[tuple[str, Path]],
                     settings: PipelineSettings) -> Stage:
     """Feature analysis of the first features folder (ground truth's when there are both,
-    compared with the predicted masks' features)."""
-    features_dir = sources[0][1]
+    compared with the predicted masks' features); with re-extraction, its images and masks
+    are inputs too."""
+    source, features_dir = sources[0]
+    reextracted = [ws.manifest_path, data_dir, *(
+        [ws.masks_dir] if source == PipelineMasks.PREDICTED else [])]
     summary = analysis_dir(ws.root, features_dir) / ANALYSIS_SUMMARY
 
     def analyze() -> Any:
@@ -267,7 +270,8 @@ def _analysis_stage(ws: Workspace, sources: list[tuple[str, Path]],
             progress=settings.progress)
 
     return Stage("analyze", analyze, [summary],
-                 [folder / "patients.parquet" for _, folder in sources],
+                 [*(folder / "patients.parquet" for _, folder in sources),
+                  *(reextracted if settings.analysis_patients > 0 else [])],
                  {"reproducibility_patients": settings.analysis_patients}, optional=True,
                  records={summary: AnalysisSummary})
 

@@ -3,6 +3,8 @@ textbook values, known truth from the generator, the command and the report sect
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -220,9 +222,13 @@ def test_without_a_volume_column_associations_are_reported_as_not_adjusted():
     table = known_truth_table(400, seed=3, noise_columns=2).drop(
         columns="GTVall_MASK_volume_ml")
     rows = analyze_table(table, AnalysisSettings(resamples=0))["association"]
+    primary = rows["feature"].str.startswith("GTVp_")  # adjusted for the primary's volume
+    assert (rows.loc[primary, "volume_column"] == "GTVp_MASK_volume_ml").all()
+    rows = rows[~primary]
     associated = rows[rows["q"] <= 0.05]
     assert len(associated) and (associated["volume_relation"] == "not adjusted").all()
     assert rows["volume_rho"].isna().all() and rows["p_adjusted"].isna().all()
+    assert (rows["volume_column"] == "").all()
 
 
 def test_icc_matches_shrout_and_fleiss_1979_table():
@@ -315,3 +321,91 @@ def test_cli_analyze_without_features_is_a_clear_error(tmp_path):
     assert result.returncode == 1
     assert "no patients table to analyse" in result.stderr
     assert str(tmp_path / "features" / "patients.parquet") in result.stderr
+
+
+def test_perturbation_reextracts_with_the_folders_own_settings_not_the_packaged_default(
+        tmp_path):
+    from radiomics_hnc.analysis.reproducibility import perturbation_icc, recorded_extraction
+    from radiomics_hnc.features import extract_features
+    from radiomics_hnc.features.configs import load_feature_configs
+    from radiomics_hnc.workspace import is_patient_feature
+    from tests.features_phantoms import make_patient, write_workspace
+
+    patients = {f"CHUM-00{k}": make_patient(seed=k) for k in (1, 2, 3)}
+    for images in patients.values():
+        del images["planning_ct"], images["dose"]
+    ws = write_workspace(tmp_path, patients)
+    configs = load_feature_configs(ct="ct_ibsi", pet="pet_ibsi", filters=True, overrides={
+        name: {"featureClass": {"firstorder": None}} for name in ("ct", "pet")})
+    extract_features(ws, configs=configs, min_lesion_ml=0.4, seed=5)
+    extraction = recorded_extraction(ws / "features")
+    assert extraction.configs.content_hash == configs.content_hash
+    assert (extraction.min_lesion_ml, extraction.seed) == (0.4, 5)
+    table, summary = perturbation_icc(ws, extraction, list(patients), 3, ws / "analysis")
+    assert summary["patients"] == sorted(patients) and not summary["failed"]
+    analysed = {c for c in pd.read_parquet(ws / "features" / "patients.parquet").columns
+                if is_patient_feature(c)}
+    assert set(table["feature"]) == analysed  # no default-only column (glcm...), none missing
+    filtered = table[table["feature"].str.contains("_log-sigma-")]
+    assert len(filtered) and filtered["icc_perturbation"].notna().all()
+
+
+def test_unrecoverable_feature_settings_are_a_finding_not_a_silent_default(tmp_path):
+    from radiomics_hnc.analysis import analyze_workspace, read_analysis
+    from radiomics_hnc.io import write_parquet
+    from radiomics_hnc.report.analysis import analysis_section
+
+    _workspace_with_tables(tmp_path)  # tables without provenance: settings not recorded
+    write_parquet(pd.DataFrame({"patient_id": ["CHUM-001"]}), tmp_path / "manifest.parquet")
+    summary = analyze_workspace(tmp_path, settings=AnalysisSettings(
+        resamples=0, reproducibility_patients=2))
+    assert summary.perturbation is None and len(summary.findings) == 1
+    assert re.search(r"mask-perturbation ICC not computed: file .*features/patients.parquet: "
+                     r"the feature settings were not recorded", summary.findings[0])
+    stability = pd.read_parquet(tmp_path / "analysis" / "reproducibility.parquet")
+    assert "icc_perturbation" not in stability
+    section = analysis_section(read_analysis(tmp_path / "analysis"), None, 40)
+    assert any(block.text == f"Not done: {summary.findings[0]}" for block in section.blocks
+               if hasattr(block, "text"))
+
+
+def _scoped_volume_table(n=500, seed=7):
+    """HPV driven by the primary's volume; the nodes, absent in a quarter of the patients,
+    hold most of the disease; a primary texture feature that is primary volume plus noise."""
+    rng = np.random.default_rng(seed)
+    primary = rng.lognormal(1.0, 0.8, n)
+    nodes = np.where(rng.random(n) < 0.25, np.nan, rng.lognormal(3.0, 0.8, n))
+    log_primary = np.log(primary)
+    status = rng.random(n) < 1 / (1 + np.exp(-1.5 * (log_primary - 1.0)))
+    return pd.DataFrame({
+        "patient_id": [f"CHUM-{k:03d}" for k in range(n)], "center": "CHUM",
+        "hpv_status": status.astype(float),
+        "GTVp_MASK_volume_ml": primary, "GTVn_MASK_volume_ml_sum": nodes,
+        "GTVall_MASK_volume_ml": primary + np.nan_to_num(nodes),
+        "GTVn_MASK_count": np.where(np.isnan(nodes), 0.0, rng.integers(1, 4, n)),
+        "GTVn_PT_suv_SUVmax_max": np.where(np.isnan(nodes), np.nan, rng.normal(8, 2, n)),
+        "GTVp_PT_original_glrlm_RunVariance": log_primary + rng.normal(0, 0.8, n),
+    })
+
+
+def test_each_feature_is_adjusted_for_the_volume_of_its_own_scope():
+    table = _scoped_volume_table()
+    texture = "GTVp_PT_original_glrlm_RunVariance"
+    features = [texture, "GTVn_MASK_count", "GTVn_PT_suv_SUVmax_max", "GTVall_MASK_volume_ml"]
+    rows = hpv_association(table, features, AnalysisSettings(resamples=0)).set_index("feature")
+    assert rows["volume_column"].to_dict() == {
+        texture: "GTVp_MASK_volume_ml",
+        "GTVn_MASK_count": "GTVall_MASK_volume_ml",  # 0 without nodes, whose volume is missing
+        "GTVn_PT_suv_SUVmax_max": "GTVn_MASK_volume_ml_sum",
+        "GTVall_MASK_volume_ml": "GTVall_MASK_volume_ml"}
+    z = np.asarray(stats.zscore(table[texture], ddof=1))
+    status = table["hpv_status"].to_numpy()
+    own = sm.Logit(status, np.c_[np.ones(len(z)), np.log(table["GTVp_MASK_volume_ml"]), z]
+                   ).fit(disp=0)
+    assert rows.at[texture, "p_adjusted"] == pytest.approx(own.pvalues[-1], rel=1e-5)
+    assert rows.at[texture, "volume_rho"] == pytest.approx(stats.spearmanr(
+        table[texture], table["GTVp_MASK_volume_ml"]).statistic, rel=1e-9)
+    assert rows.at[texture, "volume_relation"] == "volume surrogate"
+    whole = sm.Logit(status, np.c_[np.ones(len(z)), np.log(table["GTVall_MASK_volume_ml"]), z]
+                     ).fit(disp=0)
+    assert whole.pvalues[-1] < 1e-3  # whole-disease volume would have called it independent

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from radiomics_hnc.analysis import AnalysisSettings, analyze_workspace
 from radiomics_hnc.features import ibsi
 from radiomics_hnc.features.configs import load_feature_configs
 from radiomics_hnc.io import provenance, write_parquet
@@ -37,6 +38,8 @@ def _record_ibsi_settings(workspace: Path) -> None:
 def report(tmp_path_factory) -> Path:
     workspace = make_workspace(tmp_path_factory.mktemp("checklist"))
     _record_ibsi_settings(workspace)
+    analyze_workspace(workspace, settings=AnalysisSettings(resamples=0,
+                                                           reproducibility_patients=2))
     return build_report(workspace, dpi=LOW_DPI)
 
 
@@ -46,12 +49,12 @@ def _answered(folder: Path) -> pd.DataFrame:
 
 def test_every_answered_item_points_to_a_section_of_the_report(report):
     html = report.read_text()
-    sections = set(re.findall(r'<section id="([a-z_]+)"', html))
+    sections = set(re.findall(r'<section id="([a-z_-]+)"', html))
     answered = _answered(report.parent)
     shown = answered[answered["Status"].isin(ANSWERS)]
     assert len(shown) >= 30
     for item, where in zip(shown["Item"], shown["Shown in"], strict=True):
-        target = re.search(r"\(#([a-z_]+)\)$", where)
+        target = re.search(r"\(#([a-z_-]+)\)$", where)
         assert target and target.group(1) in sections, (item, where)
     assert "checklist" in sections and html.rindex('id="checklist"') > html.rindex('id="methods"')
 
@@ -70,6 +73,23 @@ def test_the_run_answers_what_the_issue_lists(report):
     authors = pd.read_csv(report.parent / "tables" / "checklist_authors.csv")
     assert {"CLEAR 8", "CLEAR 9", "METRICS 3"} <= set(authors["Item"])
     assert len(answers) + len(authors) == 58 + 30
+
+
+def test_the_feature_analysis_is_in_the_methods_and_answers_its_checklist_items(report):
+    html = report.read_text()
+    methods = html[html.index('id="methods"'):html.index('id="checklist"')]
+    paragraph = re.search(r"Feature analysis \(radiomics-hnc analyze\)[^<]*", methods).group(0)
+    for said in ("Benjamini-Hochberg false discovery rate, significant at q &lt;= 0.05",
+                 "log volume of its own scope", "cut at 0.2", "ICC(2,1) (two-way random",
+                 "under mask perturbation (2 patients re-extracted", "below 0.75",
+                 "Kruskal-Wallis test across centres", "after ComBat"):
+        assert said in paragraph, said
+    answers = _answered(report.parent).set_index("Item")
+    for item in ("CLEAR 31", "CLEAR 36", "CLEAR 46", "METRICS 14", "METRICS 19"):
+        assert answers.loc[item, "Status"] in ANSWERS, item
+        assert answers.loc[item, "Shown in"].endswith("(#feature-analysis)"), item
+    assert "q <= 0.05" in answers.loc["CLEAR 46", "Answer"]
+    assert "mask perturbation (2 patients" in answers.loc["CLEAR 31", "Answer"]
 
 
 def test_methods_state_the_settings_and_compliance_per_modality(report):

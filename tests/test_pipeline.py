@@ -272,3 +272,28 @@ def test_an_image_rewritten_in_place_with_its_mtime_restored_reruns_the_stages_r
     os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     changed = {name for name, stage in stages.items() if stage.fingerprint() != before[name]}
     assert {"discover", "validate", "extract"} <= changed
+
+
+@pytest.mark.parametrize("masks", ["ground-truth", "predicted"])
+def test_the_analysis_reruns_when_the_images_or_masks_it_re_extracts_change(tmp_path, masks):
+    import os
+
+    image = tmp_path / "data" / "Task 1" / "CHUM-001" / "CHUM-001__PT.nii.gz"
+    mask = tmp_path / "ws" / "masks" / "CHUM-001.nii.gz"
+    for path in (image, mask):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"a" * 100)
+
+    def fingerprints(patients: int) -> dict[str, str]:
+        stages = pipeline_stages(tmp_path / "data", tmp_path / "ws", PipelineSettings(
+            masks=masks, analysis_patients=patients))
+        return {s.name: s.fingerprint() for s in stages if s.name == "analyze"}
+
+    before = {n: fingerprints(n) for n in (0, 2)}
+    for path in (image, mask) if masks == "predicted" else (image,):
+        stat = path.stat()
+        path.write_bytes(b"b" * 100)  # same size, the old modification time put back
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert fingerprints(2) != before[2], path  # re-extracts from it
+        assert fingerprints(0) == before[0], path  # reads only the feature tables
+        before[2] = fingerprints(2)

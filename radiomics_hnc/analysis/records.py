@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
+from pydantic import Field
 
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.mask_sources import run_suffix
@@ -57,6 +58,7 @@ class AnalysisSummary(WorkspaceRecord):
     perturbation: dict | None  # patients, failed, seconds_per_patient, variants
     mask_sources_compared: bool
     seconds: float
+    findings: list[str] = Field(default_factory=list)  # what could not be done, and why
 
     @classmethod
     def rewrite_hint(cls, path: Path, raw: object) -> str:

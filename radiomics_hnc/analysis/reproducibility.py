@@ -6,7 +6,9 @@ map, the original, eroded by one voxel, dilated by one voxel (into background on
 random boundary (each voxel within one voxel of a lesion's border drawn in or out with
 probability one half). Extraction goes through the features engine itself
 (:func:`radiomics_hnc.features.extract.extract_patient` and
-:func:`radiomics_hnc.features.tables.patients_table`), with the packaged default settings.
+:func:`radiomics_hnc.features.tables.patients_table`), with the settings, mask source and
+smallest lesion volume the analysed folder was extracted with, rebuilt from its tables'
+provenance (:func:`recorded_extraction`); other settings would give other columns and values.
 
 (b) Ground truth versus predicted masks, where the workspace has both feature folders: the
 ICC of each feature between the two tables over the patients in both.
@@ -21,6 +23,7 @@ import dataclasses
 import logging
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +32,13 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from radiomics_hnc.analysis.icc import UNSTABLE_ICC, icc
-from radiomics_hnc.features.configs import load_feature_configs
+from radiomics_hnc.errors import ConfigError, InputDataError
+from radiomics_hnc.features.configs import MODALITIES, FeatureConfigs, validate_params
 from radiomics_hnc.features.extract import PatientTask, build_tasks, extract_patient
+from radiomics_hnc.features.lesions import MIN_LESION_VOLUME_ML
 from radiomics_hnc.features.tables import patients_table
-from radiomics_hnc.io import read_image, write_image
-from radiomics_hnc.mask_sources import MaskSource
+from radiomics_hnc.io import read_image, read_provenance, write_image
+from radiomics_hnc.mask_sources import UNKNOWN, MaskSource, folder_source
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.workspace import Workspace, is_patient_feature, patient_file
 
@@ -95,6 +100,52 @@ def _perturbed_patient(args: tuple[PatientTask, str, int]) -> dict:
     return {"lesions": rows, "seconds": time.perf_counter() - start}
 
 
+@dataclass(frozen=True)
+class RecordedExtraction:
+    """How a features folder was extracted, as its tables' provenance records it."""
+
+    source: MaskSource
+    configs: FeatureConfigs
+    min_lesion_ml: float
+    seed: int = 0  # of the dose registration's sampling
+
+
+def recorded_extraction(features_dir: Path) -> RecordedExtraction:
+    """The mask source, feature settings, smallest lesion volume and seed of ``features_dir``.
+
+    Raises :class:`InputDataError` (saying why) when they cannot be recovered: the
+    re-extraction must not fall back to other settings, whose features would not be the
+    analysed ones.
+    """
+    table = Path(features_dir) / "patients.parquet"
+    hint = f"rerun 'radiomics-hnc extract' to write {Path(features_dir).name} again"
+    source = folder_source(features_dir)
+    if source is None or source.kind == UNKNOWN:
+        raise InputDataError("the mask source of the feature tables is not known", path=table,
+                             hint=hint)
+    record = read_provenance(table)
+    recorded = record.get("config_settings")
+    if not isinstance(recorded, dict) or not all(isinstance(recorded.get(m), dict)
+                                                 for m in MODALITIES):
+        raise InputDataError("the feature settings were not recorded with these feature "
+                             "tables (extracted by an earlier radiomics-hnc)", path=table,
+                             hint=hint)
+    configs = FeatureConfigs(**{m: recorded[m] for m in MODALITIES},
+                             sources=dict(record.get("config_sources") or {}))
+    try:
+        for name in MODALITIES:
+            validate_params(configs.settings(name), f"{table} (config_settings.{name})")
+    except ConfigError as exc:
+        raise InputDataError(f"the recorded feature settings are not valid here: "
+                             f"{exc.message}", path=table, hint=hint) from exc
+    if record.get("config_sha256") not in (None, configs.content_hash):
+        raise InputDataError("the recorded feature settings do not match their recorded "
+                             "SHA-256 (config_sha256)", path=table, hint=hint)
+    return RecordedExtraction(source, configs,
+                              float(record.get("min_lesion_ml", MIN_LESION_VOLUME_ML)),
+                              int(record.get("seed", 0)))
+
+
 def choose_patients(patient_ids: list[str], size: int, seed: int) -> list[str]:
     """A seeded subset of ``size`` patients (all when there are fewer), sorted."""
     if size >= len(patient_ids):
@@ -103,18 +154,20 @@ def choose_patients(patient_ids: list[str], size: int, seed: int) -> list[str]:
     return sorted(rng.choice(sorted(patient_ids), size=size, replace=False).tolist())
 
 
-def perturbation_icc(workspace: Path, source: MaskSource, patient_ids: list[str], size: int,
-                     out_dir: Path, *, seed: int = 0, jobs: int = 1, progress: bool = False
-                     ) -> tuple[pd.DataFrame, dict]:
+def perturbation_icc(workspace: Path, extraction: RecordedExtraction, patient_ids: list[str],
+                     size: int, out_dir: Path, *, seed: int = 0, jobs: int = 1,
+                     progress: bool = False) -> tuple[pd.DataFrame, dict]:
     """ICC(2,1) of each feature over the mask variants of a seeded subset of the patients,
-    whose masks come from ``source`` (the analysed features folder's).
+    re-extracted as the analysed features folder was (``extraction``, see
+    :func:`recorded_extraction`).
 
     Returns the table (feature, icc_perturbation, n_perturbation) and a summary (patients
     used and failed, seconds per patient and variant).
     """
     ws = Workspace(workspace)
     chosen = set(choose_patients(patient_ids, size, seed))
-    tasks, _ = build_tasks(ws, load_feature_configs(), source, out_dir=out_dir)
+    tasks, _ = build_tasks(ws, extraction.configs, extraction.source,
+                           extraction.min_lesion_ml, extraction.seed, out_dir=out_dir)
     tasks = [t for t in tasks if t.patient_id in chosen]
     folder = str(out_dir / "perturbed_masks")
     lesions = {variant: [] for variant in VARIANTS}

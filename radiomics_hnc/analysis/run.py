@@ -41,12 +41,13 @@ from radiomics_hnc.analysis.redundancy import cluster_table
 from radiomics_hnc.analysis.reproducibility import (
     mask_source_icc,
     perturbation_icc,
+    recorded_extraction,
     reproducibility_table,
 )
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.io import provenance, write_parquet
 from radiomics_hnc.locks import lock_name, stage_lock
-from radiomics_hnc.mask_sources import DEFAULT_FOLDERS, PREDICTED, UNKNOWN, folder_source
+from radiomics_hnc.mask_sources import DEFAULT_FOLDERS, PREDICTED
 from radiomics_hnc.workspace import Workspace, is_patient_feature
 
 log = logging.getLogger(__name__)
@@ -138,15 +139,9 @@ def analyze_workspace(workspace: str | Path, features_dir: str | Path | None = N
     patients = pd.read_parquet(table_path)
     out = analysis_dir(ws.root, features_dir)
     with stage_lock(ws.root, lock_name("analyze", out, ws.root)):
-        icc_parts, perturbation = [], None
-        source = folder_source(features_dir)
-        if settings.reproducibility_patients > 0 and ws.manifest_path.is_file() and (
-                source is not None and source.kind != UNKNOWN):
-            part, perturbation = perturbation_icc(
-                ws.root, source, list(patients["patient_id"]),
-                settings.reproducibility_patients, out, seed=settings.seed, jobs=jobs,
-                progress=progress)
-            icc_parts.append(part)
+        icc_parts, findings = [], []
+        perturbation = _perturbation(ws, features_dir, patients, settings, out, icc_parts,
+                                     findings, jobs=jobs, progress=progress)
         predicted = ws.root / DEFAULT_FOLDERS[PREDICTED] / "patients.parquet"
         compare = features_dir.name != DEFAULT_FOLDERS[PREDICTED] and predicted.is_file()
         if compare:
@@ -157,9 +152,33 @@ def analyze_workspace(workspace: str | Path, features_dir: str | Path | None = N
             write_parquet(tables[name], out / f"{name}.parquet", record)
         summary = _summary(patients, tables, settings, features_dir, perturbation, compare,
                            time.perf_counter() - start)
+        summary.findings = findings  # what could not be done, for the report
         summary.write(out / SUMMARY_FILE)
     log.info("feature analysis written to %s", out)
     return summary
+
+
+def _perturbation(ws: Workspace, features_dir: Path, patients: pd.DataFrame,
+                  settings: AnalysisSettings, out: Path, icc_parts: list[pd.DataFrame],
+                  findings: list[str], *, jobs: int, progress: bool) -> dict | None:
+    """Run the mask-perturbation ICC when asked and possible (its table appended to
+    ``icc_parts``); when it cannot run, say why in ``findings`` rather than skip silently."""
+    if settings.reproducibility_patients <= 0:
+        return None
+    try:
+        if not ws.manifest_path.is_file():
+            raise InputDataError("no manifest to find the images in", path=ws.manifest_path,
+                                 hint="run 'radiomics-hnc discover' first")
+        extraction = recorded_extraction(features_dir)
+    except InputDataError as exc:
+        findings.append(f"mask-perturbation ICC not computed: {exc}")
+        log.warning("%s", findings[-1])
+        return None
+    part, perturbation = perturbation_icc(
+        ws.root, extraction, list(patients["patient_id"]), settings.reproducibility_patients,
+        out, seed=settings.seed, jobs=jobs, progress=progress)
+    icc_parts.append(part)
+    return perturbation
 
 
 def _summary(patients: pd.DataFrame, tables: dict[str, pd.DataFrame],

@@ -48,6 +48,8 @@ def analyze_command(
         reproducibility_patients=0 if no_reproducibility else reproducibility_patients)
     summary = analyze_workspace(workspace, folder, settings, jobs=jobs,
                                 progress=state.progress)
+    for finding in summary.findings:
+        console.print(Text(f"not done: {finding}", style="yellow"))
     if not state.quiet:
         for task, counts in summary.tasks.items():
             console.print(Text(

@@ -35,6 +35,7 @@ def analysis_section(analysis: tuple[AnalysisSummary, dict[str, pd.DataFrame]],
     stability = tables.get("reproducibility", pd.DataFrame())
     section = Section("feature-analysis", "Feature analysis")
     section.blocks.append(Text(_summary_text(association, clusters, stability, alpha)))
+    section.blocks += [Text(f"Not done: {finding}") for finding in summary.findings]
     if len(association):
         section.blocks.append(volcano_figure(association, alpha, dpi))
         section.blocks.append(Table("analysis_association", "Association of every feature "
@@ -74,7 +75,8 @@ def _summary_text(association: pd.DataFrame, clusters: pd.DataFrame,
         parts.append(f"{label}: {significant.sum()} of {len(rows)} features associated at a "
                      f"false discovery rate of {alpha:g} (Benjamini-Hochberg), {surrogates} of "
                      "them only through tumour volume (no association left after adjustment "
-                     "for log volume).")
+                     "for the log volume of the feature's scope: primary, nodes or whole "
+                     "disease).")
     if len(clusters):
         parts.append(f"{clusters['cluster'].nunique()} clusters of redundant features (average "
                      f"linkage on 1 - |Spearman rho|, cut at {CLUSTER_CUT}: |rho| >= "
@@ -177,3 +179,57 @@ def icc_figure(stability: pd.DataFrame, dpi: int) -> Figure:
         ax.tick_params(axis="y", labelsize=6)
     return Figure(figures.to_data_uri(fig, dpi), f"ICC(2,1) per feature class; dashed line "
                   f"{UNSTABLE_ICC} (below: unstable).", "ICC distribution per feature class")
+
+
+def methods_paragraph(analysis: tuple[AnalysisSummary, dict[str, pd.DataFrame]]) -> str:
+    """The Methods' paragraph on the feature analysis, from what ``analyze`` recorded."""
+    summary, tables = analysis
+    settings = summary.settings
+    stratified = bool(settings.get("stratify_center"))
+    tests = [{"rfs": "recurrence-free survival (Cox regression, Breslow ties: hazard ratio "
+                     "per SD, Harrell's C)",
+              "hpv": "HPV status (logistic regression: odds ratio per SD, ROC AUC)"}[task]
+             for task in ("rfs", "hpv") if task in summary.tasks]
+    text = [f"Feature analysis (radiomics-hnc analyze) of {summary.features} features "
+            f"({summary.features_folder}/patients.parquet; constant features and those "
+            "missing for more than half of the patients left out)."]
+    if tests:
+        text.append(
+            f"Each feature, scaled to unit standard deviation, was tested for univariable "
+            f"association with {' and with '.join(tests)}, with Wald 95 % confidence "
+            f"intervals and {settings.get('resamples')}-resample bootstrap intervals for C "
+            "and AUC" + ("; stratified by centre (Cox strata, a logistic intercept per "
+                         "centre, concordance within centres)" if stratified else "") +
+            ". P-values were corrected across the features of each outcome by the "
+            f"Benjamini-Hochberg false discovery rate, significant at q <= "
+            f"{float(settings['alpha']):g}. Each feature was refitted beside the log volume "
+            "of its own scope (primary tumour, nodes or whole disease; whole disease where "
+            "the scope's volume was missing), and a feature associated alone but not after "
+            "adjustment was called a volume surrogate. Associations are univariable and "
+            "in-sample.")
+    text.append(f"Redundancy: hierarchical clustering (average linkage) on 1 - |Spearman "
+                f"rho|, cut at {CLUSTER_CUT} (|rho| >= {1 - CLUSTER_CUT:.1f}), one "
+                "representative per cluster (the most associated, then the most stable).")
+    text.append(_reproducibility_methods(summary))
+    if "eta2_raw" in tables.get("centre_effect", pd.DataFrame()):
+        text.append("Centre effect: Kruskal-Wallis test across centres (eta-squared of the "
+                    "ranks) before and after ComBat harmonisation, fitted on the whole cohort "
+                    "as a description.")
+    return " ".join(text)
+
+
+def _reproducibility_methods(summary: AnalysisSummary) -> str:
+    compared = []
+    if summary.perturbation and summary.perturbation.get("patients"):
+        compared.append(f"under mask perturbation ({len(summary.perturbation['patients'])} "
+                        "patients re-extracted with the settings of the analysed features, "
+                        "with the mask eroded and dilated by one voxel and a random boundary, "
+                        "after Zwanenburg et al., Sci Rep 2019)")
+    if summary.mask_sources_compared:
+        compared.append("between ground-truth and predicted masks")
+    if not compared:
+        reasons = " ".join(summary.findings)
+        return f"Reproducibility was not assessed{': ' + reasons if reasons else '.'}"
+    return (f"Reproducibility: ICC(2,1) (two-way random effects, absolute agreement, single "
+            f"measurement; Shrout and Fleiss 1979) of each feature {' and '.join(compared)}; "
+            f"features with ICC below {UNSTABLE_ICC} were flagged unstable (Koo and Li 2016).")

@@ -87,6 +87,7 @@ def build_sections(workspace: str | Path, *, dpi: int = figures.DEFAULT_DPI,
         segmentation=segmentation is not None,
         runs=runs,
         present_sections=frozenset(s.id for s in sections),
+        analysis=analysis,
     )))
     sections.append(checklist_section(ws.root, features_dir, sections))
     return sections

@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from radiomics_hnc import __version__
+from radiomics_hnc.analysis.icc import UNSTABLE_ICC
+from radiomics_hnc.analysis.records import AnalysisSummary, analysis_dir, read_analysis
 from radiomics_hnc.choices import CVScheme
 from radiomics_hnc.report.content import Section, Table, Text
 from radiomics_hnc.report.inputs import Run
@@ -95,19 +97,23 @@ CLEAR_ANSWERS = {
     7: "checklist", 11: "eligibility", 13: "data_source", 15: "validation",
     19: "segmentation", 21: "preprocessing", 22: "resampling", 23: "discretisation",
     24: "image_types", 25: "extraction", 26: "feature_classes", 27: "feature_count",
-    28: "settings", 29: "missing_data", 32: "scaling", 33: "selection", 34: "algorithms",
-    38: "testing", 39: "metrics", 40: "uncertainty", 44: "baseline", 45: "eligibility",
-    47: "metrics", 55: "settings", 56: "code", 57: "models",
+    28: "settings", 29: "missing_data", 31: "reliability", 32: "scaling", 33: "selection",
+    34: "algorithms", 36: "confounders", 38: "testing", 39: "metrics", 40: "uncertainty",
+    44: "baseline", 45: "eligibility", 46: "feature_statistics", 47: "metrics",
+    55: "settings", 56: "code", 57: "models",
 }
 METRICS_ANSWERS = {
     1: "checklist", 2: "eligibility", 4: "centres", 8: "segmentation",
     9: "segmentation_evaluation", 11: "preprocessing", 12: "extraction", 13: "settings",
-    15: "selection", 18: "validation", 20: "metrics", 21: "uncertainty", 22: "calibration",
-    26: "testing", 27: "external_testing", 29: "code", 30: "models",
+    14: "robustness", 15: "selection", 18: "validation", 19: "confounders", 20: "metrics",
+    21: "uncertainty", 22: "calibration", 26: "testing", 27: "external_testing", 29: "code",
+    30: "models",
 }
 ANSWERED, PARTLY, NOT_RUN, AUTHORS = "answered", "partly answered", "stage not run", "authors"
 SECTION_ID = "checklist"
 SECTION_TITLE = "Reporting checklist"
+#: The feature analysis section (radiomics_hnc.report.analysis).
+ANALYSIS_SECTION = "feature-analysis"
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,7 @@ class StudyFacts:
     runs: list[Run] = field(default_factory=list)
     harmonised_runs: list[str] = field(default_factory=list)
     sections: dict[str, str] = field(default_factory=dict)  # id -> title
+    analysis: AnalysisSummary | None = None  # analyze's summary of the features folder
 
     @property
     def modalities(self) -> list[ModalityCompliance] | None:
@@ -149,6 +156,7 @@ def read_record(workspace: str | Path, features_dir: Path | None,
     validation = inputs.read_validation(ws)
     patients = inputs.read_patient_features(ws, folder)
     runs = inputs.read_runs(ws)
+    analysis = read_analysis(analysis_dir(ws.root, folder))
     return StudyFacts(
         manifest=inputs.read_manifest(ws), excluded=len(validation.excluded) if validation else 0,
         patient_columns=[] if patients is None else
@@ -156,7 +164,8 @@ def read_record(workspace: str | Path, features_dir: Path | None,
         features_provenance=inputs.file_provenance(folder / "patients.parquet"),
         segmentation_evaluated=inputs.read_segmentation(ws) is not None, runs=runs,
         harmonised_runs=[run.name for run in runs if run.spec.preprocessing.harmonize],
-        sections={section.id: section.title for section in sections})
+        sections={section.id: section.title for section in sections},
+        analysis=analysis[0] if analysis else None)
 
 
 class Answers:
@@ -349,6 +358,56 @@ class Answers:
         if section is None:
             return None
         return Answer("calibration plots of the out-of-fold predictions", section)
+
+    def _analysis(self) -> AnalysisSummary | None:
+        """The feature analysis summary, when its section is in the report."""
+        return self.record.analysis if ANALYSIS_SECTION in self.record.sections else None
+
+    def _unstable_flag(self) -> str | None:
+        analysis = self._analysis()
+        if analysis is None:
+            return None
+        compared = []
+        if analysis.perturbation and analysis.perturbation.get("patients"):
+            compared.append(f"mask perturbation ({len(analysis.perturbation['patients'])} "
+                            "patients re-extracted: eroded, dilated, random boundary)")
+        if analysis.mask_sources_compared:
+            compared.append("ground-truth versus predicted masks")
+        if not compared:
+            return None
+        return (f"ICC(2,1) of every feature under {' and '.join(compared)}; ICC below "
+                f"{UNSTABLE_ICC} flagged unstable")
+
+    def reliability(self) -> Answer | None:
+        text = self._unstable_flag()
+        return Answer(text, ANALYSIS_SECTION) if text else None
+
+    def robustness(self) -> Answer | None:
+        text = self._unstable_flag()
+        return Answer(text + "; flagged, not removed", ANALYSIS_SECTION,
+                      "say whether unstable features were removed before modelling"
+                      ) if text else None
+
+    def confounders(self) -> Answer | None:
+        analysis = self._analysis()
+        if analysis is None:
+            return None
+        stratified = ("; associations stratified by centre" if analysis.settings.get(
+            "stratify_center") else "")
+        return Answer("each feature's association adjusted for the log volume of its own scope, "
+                      "volume surrogates flagged; centre effect per feature (Kruskal-Wallis "
+                      f"before and after ComBat){stratified}", ANALYSIS_SECTION,
+                      "name any other confounder considered")
+
+    def feature_statistics(self) -> Answer | None:
+        analysis = self._analysis()
+        if analysis is None:
+            return None
+        alpha = float(analysis.settings["alpha"])
+        stability = "" if self._unstable_flag() is None else ", ICC(2,1) reproducibility"
+        return Answer(f"univariable association of {analysis.features} features with "
+                      f"Benjamini-Hochberg FDR at q <= {alpha:g}, volume adjustment, "
+                      f"redundancy clusters{stability}", ANALYSIS_SECTION)
 
     def baseline(self) -> Answer | None:
         if "cohort" not in self.record.sections:

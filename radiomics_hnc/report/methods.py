@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from radiomics_hnc.analysis.records import AnalysisSummary
+from radiomics_hnc.report.analysis import methods_paragraph as analysis_methods
 from radiomics_hnc.report.content import Section, Table, Text
 from radiomics_hnc.report.inputs import Run
 from radiomics_hnc.report.standardisation import ibsi_paragraphs
@@ -39,6 +41,7 @@ class MethodsInputs:
     runs: list[Run]
     present_sections: frozenset[str]
     features_source: str | None = None  # the mask source of the feature tables, in words
+    analysis: tuple[AnalysisSummary, dict[str, pd.DataFrame]] | None = None  # analyze's
 
 
 def methods_section(inputs: MethodsInputs) -> Section:
@@ -93,6 +96,8 @@ def methods_paragraphs(inputs: MethodsInputs) -> list[str]:
         paragraphs.append(_features_paragraph(inputs))
         paragraphs += ibsi_paragraphs(inputs.features_provenance,
                                       inputs.features.dropna(axis=1, how="all").columns)
+    if inputs.analysis is not None:
+        paragraphs.append(analysis_methods(inputs.analysis))
     if inputs.runs:
         paragraphs.append(_modelling_paragraph(inputs.runs) + _run_sources(inputs.runs))
     paragraphs.append(
