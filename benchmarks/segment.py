@@ -135,7 +135,7 @@ def _train_and_test(args: argparse.Namespace, spec: SegmentationSpec, train_ws: 
     training_min = (time.perf_counter() - tick) / 60
     predictions = predict_cohort(test_ws, model_dir, device=args.device, force=True)
     written = int((predictions["status"] == "written").sum())
-    overall = evaluate_masks(test_ws, model_dir=model_dir).summary["overall"]
+    overall = evaluate_masks(test_ws, model_dir=model_dir).summary.overall.model_dump()
     return {
         "spec": spec.name, "training": spec.training.model_dump(mode="json"),
         "train_patients": len(trained.train_patients),
