@@ -31,7 +31,13 @@ from radiomics_hnc.segment import (
 from radiomics_hnc.segment.metrics import dice
 from radiomics_hnc.segment.preprocess import paste_back, preprocess_images
 from radiomics_hnc.segment.spec import SegmentationSpec, default_spec_path
-from radiomics_hnc.segment.train import LAST_CHECKPOINT, LOG_FILE, cosine_factor
+from radiomics_hnc.segment.train import (
+    LAST_CHECKPOINT,
+    LOG_FILE,
+    cosine_factor,
+    crop_centres,
+    validation_subset,
+)
 from tests.hostile import TouchOnUnpickle
 
 CT_DIRECTION = (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)  # x flipped: not the identity
@@ -43,7 +49,8 @@ TINY_SPEC = {
     "network": {"name": "unet", "channels": [4, 8], "strides": [2], "num_res_units": 0},
     "preprocess": {"spacing_mm": 4.0},
     "training": {"epochs": 2, "patch_size": [16, 16, 16], "batch_size": 2,
-                 "patches_per_volume": 2, "validation_interval": 1, "learning_rate": 0.01},
+                 "patches_per_volume": 2, "validation_interval": 1, "learning_rate": 0.01,
+                 "hot_background_ratio": 1.0},
     "inference": {"sw_batch_size": 4, "min_gtvp_ml": 0.0, "min_gtvn_ml": 0.0},
 }
 
@@ -196,6 +203,36 @@ def test_time_limit_stops_early_with_a_validated_checkpoint(trained, tmp_path):
     assert result.epochs_run == 1 and result.best_epoch == 1
     assert not np.isnan(result.log.loc[0, "val_dsc_agg_mean"])
     assert cosine_factor(0.0) == 1.0 and cosine_factor(1.0) == pytest.approx(0.01)
+
+
+def test_patch_centres_include_every_hot_region_outside_the_lesions():
+    label = np.zeros((1, 40, 40, 40), np.uint8)
+    label[0, 5:10, 5:10, 5:10] = 1
+    pet = np.zeros((40, 40, 40), np.float32)
+    pet[5:10, 5:10, 5:10] = 4.5  # the primary: its rim (its 25th percentile) ...
+    pet[6:9, 6:9, 6:9] = 12.0  # ... and its hotter core
+    pet[20:40, 20:40, 20:40] = 6.0  # a large "brain"
+    pet[2:4, 30:32, 2:4] = 5.0  # a small "tonsil", 8 voxels
+    image = np.stack([np.zeros_like(pet), pet])
+    centres = crop_centres(image, label, seed=3)
+    flat_label, flat_pet = label[0].ravel(), pet.ravel()
+    assert set(flat_label[centres[1]]) == {1} and len(centres[2]) == 0  # GTVp, no GTVn
+    hot = centres[3]
+    assert set(flat_label[hot]) == {0} and flat_pet[hot].min() >= 4.5
+    tonsil = flat_pet[hot] == 5.0
+    assert tonsil.sum() == 8 and (~tonsil).sum() == 64  # each region sampled, brain capped
+    assert all(np.array_equal(a, b)
+               for a, b in zip(centres, crop_centres(image, label, seed=3), strict=True))
+
+
+def test_validation_during_training_scores_a_fixed_capped_subset():
+    spec = SegmentationSpec.model_validate(TINY_SPEC)
+    cases = list(range(10))
+    assert validation_subset(cases, spec) == cases  # default: every validation patient
+    capped = spec.model_copy(update={"training": spec.training.model_copy(
+        update={"validation_max_patients": 3})})
+    chosen = validation_subset(cases, capped)
+    assert len(chosen) == 3 and chosen == validation_subset(cases, capped) == sorted(chosen)
 
 
 def test_prediction_has_the_ct_geometry_and_skips_bad_and_done_patients(trained):

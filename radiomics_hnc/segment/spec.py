@@ -80,13 +80,21 @@ class PreprocessSpec(_Strict):
 
 class TrainingSpec(_Strict):
     """Optimisation settings. Patch size is in voxels of the preprocessed grid, (z, y, x);
-    ``class_ratios`` are the relative numbers of patches centred on background, GTVp, GTVn."""
+    ``class_ratios`` are the relative numbers of patches centred on background, GTVp, GTVn;
+    ``hot_background_ratio`` that of patches centred on hot PET outside the lesions (brain,
+    tonsils, glands, brown fat: the uptake the network must learn to leave out).
+    ``volumes_per_epoch`` (default all) training volumes are drawn per epoch, so that a short
+    time limit still allows several validations; ``validation_max_patients`` (default all) caps
+    the validation patients scored after each epoch (a fixed, seeded subset)."""
 
     epochs: int = Field(100, ge=1)
     patch_size: tuple[int, int, int] = (64, 64, 64)
     batch_size: int = Field(2, ge=1)
     patches_per_volume: int = Field(2, ge=1)
     class_ratios: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    hot_background_ratio: float = Field(0.0, ge=0.0)
+    volumes_per_epoch: int | None = Field(None, ge=1)
+    validation_max_patients: int | None = Field(None, ge=1)
     learning_rate: float = Field(2e-3, gt=0.0)
     weight_decay: float = Field(1e-5, ge=0.0)
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)

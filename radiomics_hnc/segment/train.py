@@ -24,6 +24,7 @@ from monai.data import DataLoader, Dataset
 from monai.losses import DiceCELoss
 from monai.transforms import (
     Compose,
+    DeleteItemsd,
     RandAffined,
     RandCropByLabelClassesd,
     RandFlipd,
@@ -32,6 +33,8 @@ from monai.transforms import (
     SpatialPadd,
 )
 from monai.utils import set_determinism
+from scipy import ndimage
+from torch.utils.data import RandomSampler
 
 from radiomics_hnc.errors import ConfigError, InputDataError
 from radiomics_hnc.io import atomic_path, provenance, text_sha256, write_csv, write_json
@@ -109,15 +112,68 @@ def split_by_center(manifest: pd.DataFrame, spec: SegmentationSpec) -> tuple[lis
     return (sorted(manifest.loc[~is_val, "patient_id"]), sorted(manifest.loc[is_val, "patient_id"]))
 
 
+#: Candidate patch centres kept per class and volume (a seeded subset), so that those of a whole
+#: cohort fit in memory.
+_MAX_CENTRES_PER_CLASS = 4096
+#: Hot background is PET outside the lesions at least this percentile of the lesions' own PET
+#: (uptake a lesion could have; a percentile of the whole crop would pick the brain alone), or
+#: above the 99th percentile of the crop in a patient without lesions.
+_LESION_PET_PERCENTILE = 25.0
+_HOT_PET_PERCENTILE = 99.0
+#: Hot-background centres kept per connected hot region, so that tonsils, glands and brown fat
+#: are sampled as often as the much larger brain.
+_CENTRES_PER_HOT_REGION = 64
+CENTRES_KEY = "centres"
+
+
+def crop_centres(image: np.ndarray, label: np.ndarray, seed: int) -> list[np.ndarray]:
+    """Flat voxel indices of candidate patch centres of one volume, per sampled class:
+    background, GTVp, GTVn, hot background (PET outside the lesions as hot as the lesions' 25th
+    percentile, up to 64 per connected region). Computed once per training rather than for
+    every patch."""
+    rng = np.random.default_rng(seed)
+    flat = label[0].ravel()
+    centres = [rng.permutation(np.flatnonzero(flat == value))[:_MAX_CENTRES_PER_CLASS]
+               for value in (0, 1, 2)]
+    pet, outside = image[1], label[0] == 0
+    lesion_pet = pet[~outside]
+    threshold = (np.percentile(lesion_pet, _LESION_PET_PERCENTILE) if lesion_pet.size
+                 else np.percentile(pet, _HOT_PET_PERCENTILE))
+    hot = outside & (pet >= threshold)
+    regions, _ = ndimage.label(hot)
+    hot_idx = rng.permutation(np.flatnonzero(hot))
+    region_of = regions.ravel()[hot_idx]
+    order = np.argsort(region_of, kind="stable")
+    hot_idx, region_of = hot_idx[order], region_of[order]
+    rank = np.arange(len(region_of)) - np.searchsorted(region_of, region_of)
+    centres.append(hot_idx[rank < _CENTRES_PER_HOT_REGION])
+    return [np.sort(c) for c in centres]
+
+
+def training_items(cases: list[PreprocessedCase], spec: SegmentationSpec) -> list[dict]:
+    """The training volumes padded to at least a patch, with their candidate patch centres
+    (:func:`crop_centres`), prepared once so that epochs only crop and augment."""
+    pad = SpatialPadd(keys=KEYS, spatial_size=spec.training.patch_size)
+    items = []
+    for number, case in enumerate(cases):
+        item = pad({"image": case.image, "label": case.label})
+        item = {key: np.asarray(value) for key, value in item.items()}
+        item[CENTRES_KEY] = crop_centres(item["image"], item["label"],
+                                         spec.training.seed + number)
+        items.append(item)
+    return items
+
+
 def training_transforms(spec: SegmentationSpec) -> Compose:
-    """Patches centred on background, GTVp and GTVn voxels in the spec's ratios (so that small
-    nodes are seen as often as primaries), flips, small affine, intensity."""
+    """Patches centred on background, GTVp, GTVn and hot-background voxels in the spec's ratios
+    (so that small nodes are seen as often as primaries, and physiological uptake as a
+    negative), flips, small affine, intensity."""
     t = spec.training
     return Compose([
-        SpatialPadd(keys=KEYS, spatial_size=t.patch_size),
         RandCropByLabelClassesd(
-            keys=KEYS, label_key="label", spatial_size=t.patch_size, ratios=list(t.class_ratios),
-            num_classes=len(t.class_ratios), num_samples=t.patches_per_volume,
+            keys=KEYS, label_key="label", spatial_size=t.patch_size,
+            ratios=[*t.class_ratios, t.hot_background_ratio], indices_key=CENTRES_KEY,
+            num_samples=t.patches_per_volume,
             warn=False,  # patients without nodes simply get no node-centred patches
         ),
         RandFlipd(keys=KEYS, prob=0.5, spatial_axis=2),  # numpy axis 2 = x, left-right
@@ -127,6 +183,7 @@ def training_transforms(spec: SegmentationSpec) -> Compose:
         ),
         RandScaleIntensityd(keys="image", factors=0.1, prob=0.5),
         RandShiftIntensityd(keys="image", offsets=0.1, prob=0.5),
+        DeleteItemsd(keys=CENTRES_KEY),
     ])
 
 
@@ -166,6 +223,18 @@ def validation_dsc(network: torch.nn.Module, cases: list[PreprocessedCase],
     return {"val_dsc_agg_gtvp": scores[0], "val_dsc_agg_gtvn": scores[1],
             "val_dsc_agg_mean": float(np.nanmean(scores)) if not all(map(math.isnan, scores))
             else math.nan}
+
+
+def validation_subset(cases: list[PreprocessedCase], spec: SegmentationSpec
+                      ) -> list[PreprocessedCase]:
+    """The validation cases scored after each epoch: all, or a fixed seeded subset of
+    ``validation_max_patients`` (validation is sliding-window inference over whole volumes, the
+    dearest part of an epoch)."""
+    cap = spec.training.validation_max_patients
+    if cap is None or cap >= len(cases):
+        return cases
+    chosen = np.random.default_rng(spec.training.seed).choice(len(cases), cap, replace=False)
+    return [cases[i] for i in sorted(chosen)]
 
 
 def _resume_key(spec: SegmentationSpec) -> str:
@@ -303,16 +372,18 @@ def train_segmenter(
 
     (out_dir / SPEC_FILE).write_text(spec.to_yaml())
     transforms = training_transforms(spec)
-    dataset = Dataset([{"image": cases[p].image, "label": cases[p].label} for p in train_ids],
-                      transform=transforms)
+    dataset = Dataset(training_items([cases[p] for p in train_ids], spec), transform=transforms)
+    val_cases = validation_subset([cases[p] for p in val_ids], spec)
     started = time.monotonic()
     limit = spec.training.time_limit_minutes
     while trainer.epoch < spec.training.epochs:
         tick = time.monotonic()
         transforms.set_random_state(seed=spec.training.seed + trainer.epoch)
         generator = torch.Generator().manual_seed(spec.training.seed + trainer.epoch)
-        loader = DataLoader(dataset, batch_size=spec.training.batch_size, shuffle=True,
-                            num_workers=0, generator=generator)
+        sampler = RandomSampler(dataset, num_samples=spec.training.volumes_per_epoch,
+                                generator=generator)
+        loader = DataLoader(dataset, batch_size=spec.training.batch_size, sampler=sampler,
+                            num_workers=0)
         # With a time limit the schedule follows whichever runs out first: epochs or minutes.
         fraction_done = trainer.epoch / spec.training.epochs
         if limit:
@@ -322,7 +393,7 @@ def train_segmenter(
         last = trainer.epoch == spec.training.epochs
         validated = None
         if trainer.epoch % spec.training.validation_interval == 0 or last:
-            validated = validation_dsc(trainer.network, [cases[p] for p in val_ids], spec)
+            validated = validation_dsc(trainer.network, val_cases, spec)
         trainer.rows.append({"epoch": trainer.epoch, "train_loss": loss, **(validated or {}),
                              "learning_rate": trainer.optimizer.param_groups[0]["lr"],
                              "seconds": time.monotonic() - tick})
@@ -332,7 +403,7 @@ def train_segmenter(
         if limit and elapsed + (time.monotonic() - tick) / 60 > limit and not last:
             log.warning("time limit of %.1f min reached after epoch %d", limit, trainer.epoch)
             if validated is None:
-                validated = validation_dsc(trainer.network, [cases[p] for p in val_ids], spec)
+                validated = validation_dsc(trainer.network, val_cases, spec)
                 trainer.rows[-1].update(validated)
                 trainer.save(validated)
             break
