@@ -54,7 +54,7 @@ from radiomics_hnc.modeling.shift import (
     shift_table,
 )
 from radiomics_hnc.modeling.specs import load_spec
-from radiomics_hnc.modeling.validation import survival_curves
+from radiomics_hnc.modeling.validation import survival_curves_and_source
 from radiomics_hnc.records import RecordModel, WorkspaceRecord
 from radiomics_hnc.workspace import Workspace
 
@@ -332,8 +332,9 @@ def score_rfs(model, development: tuple, external: tuple, horizon: float, n_boot
     require_labelled(known, ModelTask.RFS)
     cut = float(np.median(risk_dev[known_dev]))
     grid = np.array([horizon])
-    predicted = 1 - survival_curves(model, X_dev[known_dev], y_dev[known_dev], X_ext, grid)[:, 0]
-    own = hasattr(model[-1], "predict_survival_function")
+    curves, own = survival_curves_and_source(model, X_dev[known_dev], y_dev[known_dev], X_ext,
+                                             grid)
+    predicted = 1 - curves[:, 0]
     y, risk, risk_h = y_all[known], risk_ext[known], predicted[known]
 
     def metric(rows: np.ndarray) -> dict[str, float]:

@@ -181,15 +181,22 @@ def survival_grid(y_train) -> np.ndarray:
 def survival_curves(model, X_train: pd.DataFrame, y_train, X: pd.DataFrame,
                     grid: np.ndarray) -> np.ndarray:
     """S(t) on ``grid`` (days): the model's own survival functions, else Breslow on its risk."""
+    return survival_curves_and_source(model, X_train, y_train, X, grid)[0]
+
+
+def survival_curves_and_source(model, X_train: pd.DataFrame, y_train, X: pd.DataFrame,
+                               grid: np.ndarray) -> tuple[np.ndarray, bool]:
+    """:func:`survival_curves` and whether they are the model's own (False: a Breslow
+    baseline fitted on ``X_train``), decided here so that a record can say which it used."""
     try:
         functions = model.predict_survival_function(X)
         return np.vstack([np.clip(f(np.clip(grid, f.domain[0], f.domain[1])), 0, 1)
-                          for f in functions])
+                          for f in functions]), True
     except (AttributeError, ValueError):
         breslow = BreslowEstimator().fit(model.predict(X_train), y_train["relapse"],
                                          y_train["rfs_days"])
         functions = breslow.get_survival_function(model.predict(X))
-        return np.vstack([f(np.clip(grid, f.x[0], f.x[-1])) for f in functions])
+        return np.vstack([f(np.clip(grid, f.x[0], f.x[-1])) for f in functions]), False
 
 
 @dataclass
