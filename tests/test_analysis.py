@@ -26,7 +26,7 @@ from radiomics_hnc.analysis.association import (
     standardise,
 )
 from radiomics_hnc.analysis.centre import kruskal_wallis
-from radiomics_hnc.analysis.concordance import class_pairs, concordance, survival_pairs
+from radiomics_hnc.analysis.concordance import class_pair_index, concordance, survival_pair_index
 from radiomics_hnc.analysis.cox import fit_cox
 from radiomics_hnc.analysis.icc import icc
 from radiomics_hnc.analysis.logistic import fit_logistic
@@ -142,9 +142,9 @@ def test_a_feature_with_events_only_at_one_end_is_reported_not_converged():
 def test_concordance_matches_scikit_survival_and_scikit_learn():
     x, time, event, centres, _ = _survival_data()
     x = np.round(x, 1)  # tied values count one half
-    found = concordance(x, survival_pairs(time, event), resamples=100, seed=1)
+    found = concordance(x, survival_pair_index(time, event), resamples=100, seed=1)
     status = x[:, 2] > 0.3
-    auc = concordance(x[:, :2], class_pairs(status), resamples=0)
+    auc = concordance(x[:, :2], class_pair_index(status), resamples=0)
     for k in range(3):
         ok = np.isfinite(x[:, k])
         assert found.estimate[k] == pytest.approx(
@@ -153,7 +153,7 @@ def test_concordance_matches_scikit_survival_and_scikit_learn():
     for k in range(2):
         ok = np.isfinite(x[:, k])
         assert auc.estimate[k] == pytest.approx(roc_auc_score(status[ok], x[ok, k]), rel=1e-6)
-    within = concordance(x[:, :1], survival_pairs(time, event, centres), resamples=0)
+    within = concordance(x[:, :1], survival_pair_index(time, event, centres), resamples=0)
     by_centre = [concordance_index_censored(event[centres == c], time[centres == c],
                                             x[centres == c, 0]) for c in np.unique(centres)]
     pooled = sum(r[1] + 0.5 * r[3] for r in by_centre) / sum(r[1] + r[2] + r[3]

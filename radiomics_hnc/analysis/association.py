@@ -27,9 +27,9 @@ from scipy import stats
 
 from radiomics_hnc.analysis.concordance import (
     Concordance,
-    class_pairs,
+    class_pair_index,
     concordance,
-    survival_pairs,
+    survival_pair_index,
 )
 from radiomics_hnc.analysis.cox import fit_cox
 from radiomics_hnc.analysis.logistic import fit_logistic
@@ -134,7 +134,7 @@ def rfs_association(patients: pd.DataFrame, features: list[str],
     log_vol = feature_log_volumes(table, volumes)
     plain = fit_cox(x, time, event, strata=strata)
     adjusted = fit_cox(x, time, event, covariate=log_vol, strata=strata)
-    found = concordance(x, survival_pairs(time, event, strata), resamples=settings.resamples,
+    found = concordance(x, survival_pair_index(time, event, strata), resamples=settings.resamples,
                         seed=settings.seed).oriented(~(plain.coef < 0))
     return _table("rfs", features, plain, adjusted, found, "Cox model did not converge "
                   "(events only at one end of the feature?)", table[features],
@@ -161,7 +161,7 @@ def hpv_association(patients: pd.DataFrame, features: list[str],
     strata = centres if settings.stratify_center else None
     plain = fit_logistic(x, status, strata)
     adjusted = fit_logistic(x, status, strata, covariate=log_vol)
-    found = concordance(x, class_pairs(status, strata), resamples=settings.resamples,
+    found = concordance(x, class_pair_index(status, strata), resamples=settings.resamples,
                         seed=settings.seed).oriented(~(plain.coef < 0))
     return _table("hpv", features, plain, adjusted, found, "logistic model did not converge "
                   "(the feature separates the classes?)", table[features], (volumes, log_vol),

@@ -39,7 +39,7 @@ class Concordance:
                            np.where(flip, 1 - self.ci_low, self.ci_high))
 
 
-def survival_pairs(time: np.ndarray, event: np.ndarray,
+def survival_pair_index(time: np.ndarray, event: np.ndarray,
                    strata: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Comparable pairs (i had the event, j was still at risk later or censored at the same
     time), within a stratum when ``strata`` is given."""
@@ -55,7 +55,7 @@ def survival_pairs(time: np.ndarray, event: np.ndarray,
     return events[first], second
 
 
-def class_pairs(positive: np.ndarray, strata: np.ndarray | None = None
+def class_pair_index(positive: np.ndarray, strata: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Every (positive, negative) pair, within a stratum when ``strata`` is given."""
     positive = np.asarray(positive, dtype=bool)
