@@ -94,3 +94,41 @@ def test_patient_metrics_and_summary_by_centre():
     assert summary["overall"]["f1agg_gtvn"] == 1.0
     assert set(summary["by_center"]) == {"A", "B"}
     assert cohort_metrics(frame)["dsc_agg_mean"] == pytest.approx((row["dice_gtvp"] + 1.0) / 2)
+
+
+def _metrics_by_hand(truth: np.ndarray, prediction: np.ndarray, spacing) -> dict:
+    """The per-label metrics computed on the whole grid, without the crop."""
+    out = {}
+    for name, value in (("gtvp", 1), ("gtvn", 2)):
+        out[f"dice_{name}"] = dice(truth == value, prediction == value)
+        out[f"hd95_{name}_mm"] = hd95(truth == value, prediction == value, spacing)
+    out["nodes"] = match_nodes(truth == 2, prediction == 2)
+    return out
+
+
+@pytest.mark.parametrize("case", ["inside", "touching_the_border", "empty"])
+def test_patient_metrics_on_the_labels_box_equal_the_whole_grid(case):
+    """Evaluation crops both maps to the labels' box (a full-scale CT grid is 40 M voxels):
+    every metric must equal the whole-grid value, also when a mask touches the image border
+    (surfaces there) and when both maps are empty."""
+    rng = np.random.default_rng(3)
+    truth = np.zeros((30, 40, 50), dtype=np.uint8)
+    pred = np.zeros_like(truth)
+    if case != "empty":
+        truth[8:16, 10:20, 12:24] = 1
+        pred[9:17, 11:20, 12:22] = 1
+        truth[20:24, 28:33, 30:35] = 2
+        pred[20:25, 28:32, 31:35] = 2
+        pred[2:4, 2:4, 44:47] = 2  # a false-positive node far from the others
+        pred[(rng.random(truth.shape) < 0.002) & (truth == 0)] = 2
+    if case == "touching_the_border":
+        truth[0:5, 0:6, 0:4] = 1
+        pred[0:4, 0:6, 0:5] = 1
+    spacing = (2.0, 0.9, 1.1)
+    row = patient_metrics(truth, pred, spacing)
+    expected = _metrics_by_hand(truth, pred, spacing)
+    for key in ("dice_gtvp", "dice_gtvn", "hd95_gtvp_mm", "hd95_gtvn_mm"):
+        assert row[key] == pytest.approx(expected[key], nan_ok=True), key
+    assert (row["node_tp"], row["node_fp"], row["node_fn"]) == expected["nodes"]
+    assert row["true_voxels_gtvp"] == int((truth == 1).sum())
+    assert row["pred_voxels_gtvn"] == int((pred == 2).sum())

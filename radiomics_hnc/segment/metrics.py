@@ -60,8 +60,9 @@ def match_nodes(truth: np.ndarray, prediction: np.ndarray,
     if n_true == 0 or n_pred == 0:
         return 0, n_pred, n_true
     # Joint histogram of (true id, predicted id) over voxels gives every intersection at once.
-    overlap = np.zeros((n_true + 1, n_pred + 1), dtype=np.int64)
-    np.add.at(overlap, (true_cc.ravel(), pred_cc.ravel()), 1)
+    pair = true_cc.ravel().astype(np.int64) * (n_pred + 1) + pred_cc.ravel()
+    overlap = np.bincount(pair, minlength=(n_true + 1) * (n_pred + 1)).reshape(
+        n_true + 1, n_pred + 1)
     true_sizes, pred_sizes = overlap.sum(axis=1)[1:], overlap.sum(axis=0)[1:]
     inter = overlap[1:, 1:]
     iou = inter / (true_sizes[:, None] + pred_sizes[None, :] - inter)
@@ -75,10 +76,32 @@ def match_nodes(truth: np.ndarray, prediction: np.ndarray,
     return tp, n_pred - tp, n_true - tp
 
 
+def crop_to_labels(truth: np.ndarray, prediction: np.ndarray,
+                   margin: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Both label maps cropped to the box holding every labelled voxel of either, plus
+    ``margin`` voxels (so no mask touches a new border), or to one voxel when both are empty.
+
+    Every metric here depends only on labelled voxels and their surfaces, so it is unchanged;
+    a full-scale CT grid (512 x 512 x ~150) shrinks to the lesions' box, which is what makes
+    evaluation cost seconds less per patient.
+    """
+    occupied = (truth != 0) | (prediction != 0)
+    if not occupied.any():
+        return truth[:1, :1, :1], prediction[:1, :1, :1]
+    box = []
+    for axis in range(truth.ndim):
+        others = tuple(a for a in range(truth.ndim) if a != axis)
+        present = np.flatnonzero(occupied.any(axis=others))
+        box.append(slice(max(int(present[0]) - margin, 0),
+                         min(int(present[-1]) + margin + 1, truth.shape[axis])))
+    return truth[tuple(box)], prediction[tuple(box)]
+
+
 def patient_metrics(truth: np.ndarray, prediction: np.ndarray,
                     spacing: Sequence[float]) -> dict[str, float]:
     """All per-patient metrics of one label map pair (see the module docstring)."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
+    truth, prediction = crop_to_labels(truth, prediction)
     row: dict[str, float] = {}
     for name, value in LABELS.items():
         t, p = truth == value, prediction == value
