@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from radiomics_hnc.cli import app
 from radiomics_hnc.errors import ConfigError, InputDataError
+from radiomics_hnc.geometry import Grid
 from radiomics_hnc.io import write_image, write_parquet
 from radiomics_hnc.segment import (
     evaluate_masks,
@@ -133,7 +134,7 @@ def test_crop_and_resampling_round_trip_label_without_moving_it():
     settings = load_segmenter_spec().preprocess.model_copy(update={"spacing_mm": 2.5})
     case = preprocess_images(ct, pet, label, settings)
     assert case.image.shape[0] == 2 and case.label.shape[1:] == case.image.shape[1:]
-    back = paste_back(case.label[0], case.grid, ct)
+    back = paste_back(case.label[0], case.grid, Grid.of(ct))
     assert back.GetSize() == ct.GetSize() and back.GetDirection() == ct.GetDirection()
     truth, returned = sitk.GetArrayFromImage(label), sitk.GetArrayFromImage(back)
     for value in (1, 2):

@@ -17,7 +17,8 @@ from monai.inferers import sliding_window_inference
 from scipy import ndimage
 
 from radiomics_hnc.errors import ConfigError, InputDataError
-from radiomics_hnc.io import read_image, write_image
+from radiomics_hnc.geometry import Grid
+from radiomics_hnc.io import read_image_header, write_image
 from radiomics_hnc.locks import locked_stage
 from radiomics_hnc.parallel import PatientFailure, map_patients
 from radiomics_hnc.segment.network import build_network
@@ -130,8 +131,11 @@ def predict_patient(task: PredictionTask) -> Path:
     case = load_case(task.record, spec.preprocess, with_label=False)
     labels = infer_labels(network, case.image, spec)
     labels = remove_small_components(labels, spec.preprocess.spacing_mm, spec.inference)
-    ct = read_image(task.record["ct_path"], task.record["patient_id"])
-    return write_image(paste_back(labels, case.grid, ct), task.out_path)
+    # The CT's geometry from its header: decompressing its voxels again would cost more than
+    # the rest of the pasting.
+    header = read_image_header(task.record["ct_path"], task.record["patient_id"])
+    ct_grid = Grid(*(tuple(header[key]) for key in ("size", "spacing", "origin", "direction")))
+    return write_image(paste_back(labels, case.grid, ct_grid), task.out_path)
 
 
 def _up_to_date(mask: Path, inputs: list[Path]) -> bool:

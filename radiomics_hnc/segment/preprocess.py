@@ -131,12 +131,12 @@ def preprocess_images(ct: sitk.Image, pet: sitk.Image, label: sitk.Image | None,
     return PreprocessedCase(np.stack([ct_arr, pet_arr]), label_arr, grid)
 
 
-def paste_back(labels: np.ndarray, grid: Grid, ct: sitk.Image) -> sitk.Image:
+def paste_back(labels: np.ndarray, grid: Grid, ct_grid: Grid) -> sitk.Image:
     """A (z, y, x) label array on ``grid`` resampled nearest-neighbour onto the CT's own grid
     (same size, spacing, origin and direction); outside the crop the label is 0."""
     on_grid = grid.image(labels.astype(np.uint8))
-    return sitk.Resample(on_grid, ct, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
-                         sitk.sitkUInt8)
+    return sitk.Resample(on_grid, ct_grid.reference(), sitk.Transform(),
+                         sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
 
 
 def _fingerprint(record: dict, settings: PreprocessSpec, with_label: bool) -> str:
