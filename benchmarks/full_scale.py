@@ -10,7 +10,9 @@ lesion), the default RFS and HPV models, and the report. Per stage it records se
 worker-seconds per patient (seconds x workers / patients, an upper bound: it counts idle
 workers); over the whole run, the largest resident set of any process (workers and this one).
 
-The projection to ``n`` patients on ``W`` workers (printed with the numbers filled in):
+The projection to ``n`` patients on ``W`` workers (printed with the numbers filled in), without
+``segment-evaluate`` (scoring masks needs ground-truth labels, which new patients lack) and, as
+``projection_with_segment_evaluate``, with it:
 
     T(n, W) = sum over per-patient stages of  worker-seconds per patient x n / W
             + sum over cohort stages (models, report) of their measured seconds
@@ -20,7 +22,7 @@ Model fits are taken at their 1123-patient cost measured by ``benchmarks/modelin
 measured cost, a lower bound.
 Writes benchmarks/results/full_scale.json.
 
-    python -m benchmarks.full_scale [--patients 20] [--jobs 2] [--model DIR]
+    python -m benchmarks.full_scale [--patients 20] [--jobs 2] [--model DIR] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -59,6 +62,17 @@ def _peak_rss_mb() -> float:
     return max(children, me)
 
 
+def _generated(folder: Path, patients: int, jobs: int) -> Path:
+    """The dataset folder of the ``patients``-patient full-scale cohort (seed 20) in
+    ``folder``, generated unless a finished one of that size is there."""
+    parameters = folder / "ground_truth" / "parameters.json"  # written last
+    if not (parameters.is_file()
+            and json.loads(parameters.read_text())["n_patients"] == patients):
+        shutil.rmtree(folder, ignore_errors=True)
+        generate_cohort(folder, patients, seed=20, scale="full", jobs=jobs)
+    return folder / "dataset"
+
+
 def _trained_model(cohort: Path, work: Path, minutes: float, jobs: int) -> Path:
     """The shipped light segmenter trained on the cohort for ``minutes`` (not timed)."""
     from radiomics_hnc.discover import discover
@@ -83,9 +97,17 @@ def _fit_seconds_at_1123() -> dict[str, float]:
     return {f"fit-{spec}": row["seconds"] for spec, row in measured["specs"].items()}
 
 
-def projection(stages: dict[str, float], patients: int, jobs: int) -> dict[str, dict]:
-    """Projected hours for each of :data:`PROJECTIONS`, with the formula's terms; model fits
-    at their 1123-patient cost where ``benchmarks/modeling.py`` measured it."""
+#: Stages left out of the issue's "NIfTI to report" path: scoring the predicted masks needs
+#: ground-truth labels, which new patients do not have (the projection with it is given too).
+OPTIONAL_STAGES = ("segment-evaluate",)
+
+
+def projection(stages: dict[str, float], patients: int, jobs: int,
+               without: tuple[str, ...] = ()) -> dict[str, dict]:
+    """Projected hours for each of :data:`PROJECTIONS`, with the formula's terms, leaving out
+    the stages ``without``; model fits at their 1123-patient cost where
+    ``benchmarks/modeling.py`` measured it."""
+    stages = {name: seconds for name, seconds in stages.items() if name not in without}
     per_patient = {name: seconds * jobs / patients for name, seconds in stages.items()
                    if _per_patient(name)}
     at_1123 = _fit_seconds_at_1123()
@@ -110,22 +132,25 @@ def main() -> int:
     parser.add_argument("--model", help="a trained segmenter folder (default: train one)")
     parser.add_argument("--train-minutes", type=float, default=3.0)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--workdir", help="keep the generated cohort here and reuse it when it "
+                        "is already there (default: a temporary folder)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench_full_scale_"))
+    work = (Path(args.workdir) if args.workdir else
+            Path(tempfile.mkdtemp(prefix="bench_full_scale_")))
     start = time.perf_counter()
-    cohort = generate_cohort(work / "cohort", args.patients, seed=20, scale="full",
-                             jobs=args.jobs)
+    cohort = _generated(work / "cohort", args.patients, args.jobs)
     generation = time.perf_counter() - start
     print(f"generated {args.patients} full-scale patients in {generation:.0f} s", flush=True)
     start = time.perf_counter()
     model = (Path(args.model) if args.model else
-             _trained_model(cohort.dataset_dir, work, args.train_minutes, args.jobs))
+             _trained_model(cohort, work, args.train_minutes, args.jobs))
     training = time.perf_counter() - start
     # Features from the ground-truth masks: a briefly trained segmenter's masks may hold few
     # lesions, and extraction costs per lesion.
     settings = PipelineSettings(segmenter_model=model, jobs=args.jobs)
+    shutil.rmtree(work / "ws", ignore_errors=True)  # every stage is timed from scratch
     start = time.perf_counter()
-    outcomes = run_pipeline(cohort.dataset_dir, work / "ws", settings)
+    outcomes = run_pipeline(cohort, work / "ws", settings)
     total = time.perf_counter() - start
     stages = {o.name: round(o.seconds, 2) for o in outcomes}
     result = {
@@ -139,7 +164,8 @@ def main() -> int:
                                        for name, s in stages.items() if _per_patient(name)},
         "failed": {o.name: o.error for o in outcomes if o.status == "failed"},
         "peak_rss_mb": round(_peak_rss_mb()),
-        "projection": projection(stages, args.patients, args.jobs),
+        "projection": projection(stages, args.patients, args.jobs, without=OPTIONAL_STAGES),
+        "projection_with_segment_evaluate": projection(stages, args.patients, args.jobs),
     }
     print(json.dumps(result, indent=2))
     write_json(result, Path(args.out) / "full_scale.json")
