@@ -1,8 +1,9 @@
 """Survival and group-comparison statistics behind the report's tables and curves.
 
-Kaplan-Meier, log-rank and Cox fits come from scikit-survival; what it does not expose
-(the Cox standard error, reverse Kaplan-Meier follow-up, cross-centre tests) is computed here
-from its outputs with numpy and scipy.
+Kaplan-Meier and log-rank come from scikit-survival, univariable Cox fits from the feature
+analysis's vectorised fitter (checked against statsmodels and scikit-survival there); what
+scikit-survival does not expose (reverse Kaplan-Meier follow-up, cross-centre tests) is computed
+here with numpy and scipy.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sksurv.compare import compare_survival
-from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.nonparametric import kaplan_meier_estimator
 from sksurv.util import Surv
+
+from radiomics_hnc.analysis.cox import fit_cox
 
 #: Minimum expected cell count for the chi-square approximation (Cochran's rule).
 MIN_EXPECTED_COUNT = 5.0
@@ -100,11 +102,9 @@ class HazardRatio:
 
 
 def univariable_cox(x: np.ndarray, time_days: np.ndarray, event: np.ndarray) -> HazardRatio:
-    """Cox proportional hazards (Breslow ties) on one covariate, complete cases only.
-
-    The coefficient comes from scikit-survival; its standard error is the inverse square root
-    of the observed information of the Breslow partial likelihood at that coefficient.
-    """
+    """Cox proportional hazards (Breslow ties) on one covariate, complete cases only: the
+    feature analysis's fitter (:func:`radiomics_hnc.analysis.cox.fit_cox`) on one column.
+    A fit that does not converge (a covariate that separates events) has no hazard ratio."""
     x = np.asarray(x, dtype=float)
     time = np.asarray(time_days, dtype=float)
     evt = np.asarray(event, dtype=float)
@@ -113,29 +113,13 @@ def univariable_cox(x: np.ndarray, time_days: np.ndarray, event: np.ndarray) -> 
     n, events = int(keep.sum()), int(evt.sum())
     if events < 2 or np.unique(x).size < 2:
         return HazardRatio(np.nan, np.nan, np.nan, np.nan, n, events)
-    model = CoxPHSurvivalAnalysis(ties="breslow").fit(x[:, None], survival_target(time, evt))
-    beta = float(model.coef_[0])
-    information = _breslow_information(x, time, evt, beta)
-    se = 1.0 / np.sqrt(information) if information > 0 else np.nan
+    fit = fit_cox(x[:, None], time, evt)
+    beta, se = float(fit.coef[0]), float(fit.se[0])
     z = beta / se
     with np.errstate(over="ignore"):  # a near-flat likelihood has an unbounded (inf) interval
         return HazardRatio(float(np.exp(beta)), float(np.exp(beta - 1.96 * se)),
                            float(np.exp(beta + 1.96 * se)), float(2 * stats.norm.sf(abs(z))),
                            n, events)
-
-
-def _breslow_information(x: np.ndarray, time: np.ndarray, event: np.ndarray, beta: float) -> float:
-    """Observed Fisher information of the Breslow partial likelihood for one covariate."""
-    weights = np.exp(beta * (x - x.mean()))
-    information = 0.0
-    for t in np.unique(time[event]):
-        at_risk = time >= t
-        s0 = weights[at_risk].sum()
-        s1 = (weights * x)[at_risk].sum()
-        s2 = (weights * x * x)[at_risk].sum()
-        deaths = int((event & (time == t)).sum())
-        information += deaths * (s2 / s0 - (s1 / s0) ** 2)
-    return float(information)
 
 
 def compare_continuous(values: pd.Series, groups: pd.Series) -> tuple[float, str]:
