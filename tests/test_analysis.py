@@ -245,6 +245,28 @@ def test_icc_matches_shrout_and_fleiss_1979_table():
     assert icc(missing)["n"][0] == 5 and np.isfinite(icc(missing)["icc2"][0])
 
 
+def test_icc2_interval_matches_pingouin():
+    """The 95 % interval of ICC(2,1) equals pingouin's (McGraw & Wong case 2A) on the
+    Shrout & Fleiss table and on a larger random design, and holds the estimate."""
+    pingouin = pytest.importorskip("pingouin", reason="pingouin is in the dev extra")
+    rng = np.random.default_rng(5)
+    subjects = rng.normal(size=(25, 1))
+    tables = [np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6],
+                        [10, 5, 6, 9], [6, 2, 4, 7]], dtype=float),
+              subjects + rng.normal(0, 0.5, size=(25, 3)) + np.array([0.0, 0.3, -0.2])]
+    for ratings in tables:
+        long = pd.DataFrame([{"subject": i, "rater": j, "value": v}
+                             for (i, j), v in np.ndenumerate(ratings)])
+        direct = pingouin.intraclass_corr(long, targets="subject", raters="rater",
+                                          ratings="value").set_index("Type").loc["ICC(A,1)"]
+        ours = icc(ratings)
+        assert ours["icc2"][0] == pytest.approx(direct["ICC"], abs=1e-9)
+        # pingouin rounds its interval to 2 decimals
+        assert ours["icc2_low"][0] == pytest.approx(direct["CI95"][0], abs=0.005)
+        assert ours["icc2_high"][0] == pytest.approx(direct["CI95"][1], abs=0.005)
+        assert ours["icc2_low"][0] < ours["icc2"][0] < ours["icc2_high"][0]
+
+
 def test_mask_perturbations_erode_dilate_and_randomise_only_the_boundary():
     labels = np.zeros((9, 9, 9), dtype=np.uint8)
     labels[2:7, 2:7, 2:7] = 1

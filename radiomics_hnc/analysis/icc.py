@@ -7,14 +7,21 @@ shifts every patient's value is a real disagreement when a model trained on one 
 applied to another, and ICC(3,1) (consistency) would hide it; the variants stand for the
 population of plausible delineations, so they are random, not fixed, raters (Koo & Li 2016).
 
+ICC(2,1) comes with its 95 % confidence interval (McGraw & Wong 1996, case 2A: F quantiles
+with Satterthwaite's degrees of freedom), which Koo & Li ask to report beside the estimate: with
+the 10-30 patients a perturbation study re-extracts, an ICC of 0.85 can have a lower bound well
+under 0.75.
+
 Written here rather than taken from pingouin: pingouin computes one feature per call from a
 long table (seconds for 1000 features) and pulls in seaborn and statsmodels' formula stack;
-these few lines are checked against Shrout & Fleiss' published table in the tests.
+these few lines are checked against Shrout & Fleiss' published table and against pingouin
+called directly in the tests.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 #: Features with ICC(2,1) below this are flagged unstable (Koo & Li 2016: below 0.75 is at
 #: most moderate reliability).
@@ -33,8 +40,9 @@ def icc(ratings: np.ndarray) -> dict[str, np.ndarray]:
     Returns
     -------
     dict
-        ``icc1``, ``icc2``, ``icc3`` and ``n`` (complete subjects), one entry per feature; NaN
-        where fewer than two complete subjects or no variance.
+        ``icc1``, ``icc2``, ``icc3``, ``icc2_low`` and ``icc2_high`` (the 95 % interval of
+        ICC(2,1)) and ``n`` (complete subjects), one entry per feature; NaN where fewer than
+        two complete subjects or no variance.
     """
     x = np.asarray(ratings, dtype=float)
     if x.ndim == 2:
@@ -63,7 +71,26 @@ def icc(ratings: np.ndarray) -> dict[str, np.ndarray]:
                                                 + k * (ms_raters - ms_error) / n),
             "icc3": (ms_subjects - ms_error) / (ms_subjects + (k - 1) * ms_error),
         }
+        out["icc2_low"], out["icc2_high"] = _icc2_interval(out["icc2"], ms_subjects,
+                                                           ms_raters, ms_error, n, k)
     defined = (n >= 2) & (ss_total > 0)
     result = {key: np.where(defined, value, np.nan) for key, value in out.items()}
     result["n"] = n.astype(int)
     return result
+
+
+def _icc2_interval(icc2: np.ndarray, ms_subjects: np.ndarray, ms_raters: np.ndarray,
+                   ms_error: np.ndarray, n: np.ndarray, k: int,
+                   level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """McGraw & Wong's (1996) interval of ICC(A,1) = ICC(2,1), per feature."""
+    a = k * icc2 / (n * (1 - icc2))
+    b = 1 + k * icc2 * (n - 1) / (n * (1 - icc2))
+    df = (a * ms_raters + b * ms_error) ** 2 / (
+        (a * ms_raters) ** 2 / (k - 1) + (b * ms_error) ** 2 / ((n - 1) * (k - 1)))
+    upper_tail = 1 - (1 - level) / 2
+    f_low = stats.f.ppf(upper_tail, n - 1, df)
+    f_high = stats.f.ppf(upper_tail, df, n - 1)
+    spread = k * ms_raters + (k * n - k - n) * ms_error
+    low = n * (ms_subjects - f_low * ms_error) / (f_low * spread + n * ms_subjects)
+    high = n * (f_high * ms_subjects - ms_error) / (spread + n * f_high * ms_subjects)
+    return low, high

@@ -161,7 +161,8 @@ def perturbation_icc(workspace: Path, extraction: RecordedExtraction, patient_id
     re-extracted as the analysed features folder was (``extraction``, see
     :func:`recorded_extraction`).
 
-    Returns the table (feature, icc_perturbation, n_perturbation) and a summary (patients
+    Returns the table (feature, icc_perturbation, its 95 % interval ci_low_perturbation and
+    ci_high_perturbation, n_perturbation) and a summary (patients
     used and failed, seconds per patient and variant).
     """
     ws = Workspace(workspace)
@@ -187,7 +188,8 @@ def perturbation_icc(workspace: Path, extraction: RecordedExtraction, patient_id
                "seconds_per_patient": float(np.mean(seconds)) if seconds else None,
                "variants": list(VARIANTS)}
     if len(done) < 2:
-        return pd.DataFrame(columns=["feature", "icc_perturbation", "n_perturbation"]), summary
+        return pd.DataFrame(columns=["feature", "icc_perturbation", "ci_low_perturbation",
+                                     "ci_high_perturbation", "n_perturbation"]), summary
     manifest = ws.eligible_manifest()
     tables = [patients_table(pd.concat([f for f in lesions[v] if len(f)], ignore_index=True),
                              manifest, done).set_index("patient_id") for v in VARIANTS]
@@ -209,7 +211,8 @@ def _icc_table(tables: list[pd.DataFrame], name: str) -> pd.DataFrame:
                         .to_numpy(dtype=float) for t in tables], axis=1)
     result = icc(ratings)
     return pd.DataFrame({"feature": columns, f"icc_{name}": result["icc2"],
-                         f"n_{name}": result["n"]})
+                         f"ci_low_{name}": result["icc2_low"],
+                         f"ci_high_{name}": result["icc2_high"], f"n_{name}": result["n"]})
 
 
 def reproducibility_table(features: list[str], parts: list[pd.DataFrame]) -> pd.DataFrame:

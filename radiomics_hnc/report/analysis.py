@@ -56,7 +56,8 @@ def analysis_section(analysis: tuple[AnalysisSummary, dict[str, pd.DataFrame]],
     if any(c.startswith("icc_") for c in stability.columns) and stability.filter(
             like="icc_").notna().any().any():
         section.blocks += [icc_figure(stability, dpi), Table(
-            "analysis_reproducibility", "ICC(2,1) of every feature.", stability, display=False)]
+            "analysis_reproducibility", "ICC(2,1) of every feature with its 95% confidence "
+            "interval (McGraw and Wong 1996).", stability, display=False)]
     centre = tables.get("centre_effect", pd.DataFrame())
     if "eta2_raw" in centre:
         section.blocks.append(Table("analysis_centre_effect", "Centre effect of the 10 features "
@@ -132,10 +133,24 @@ def top_features(association: pd.DataFrame, clusters: pd.DataFrame,
         frame["Cluster"] = [f"{info.at[f, 'cluster']}{'*' if info.at[f, 'representative'] else ''}"
                             for f in top["feature"]]
     icc_columns = [c for c in stability.columns if c.startswith("icc_")]
+    indexed = stability.set_index("feature")
     for column in icc_columns:
-        frame[f"ICC {column.removeprefix('icc_')}"] = top["feature"].map(
-            stability.set_index("feature")[column]).round(2).to_numpy()
+        name = column.removeprefix("icc_")
+        frame[f"ICC {name} (95% CI)"] = [
+            _icc_text(indexed, feature, name) for feature in top["feature"]]
     return frame.reset_index(drop=True)
+
+
+def _icc_text(stability: pd.DataFrame, feature: str, name: str) -> str:
+    """``0.91 (0.85-0.95)``; the interval left out where the table has none; empty when the
+    feature has no ICC."""
+    if feature not in stability.index or pd.isna(stability.at[feature, f"icc_{name}"]):
+        return ""
+    text = f"{stability.at[feature, f'icc_{name}']:.2f}"
+    low, high = (stability.get(f"ci_{side}_{name}") for side in ("low", "high"))
+    if low is not None and high is not None and pd.notna(low[feature]):
+        text += f" ({low[feature]:.2f}-{high[feature]:.2f})"
+    return text
 
 
 def _heatmap_features(association: pd.DataFrame, patients: pd.DataFrame) -> list[str]:
@@ -231,5 +246,6 @@ def _reproducibility_methods(summary: AnalysisSummary) -> str:
         reasons = " ".join(summary.findings)
         return f"Reproducibility was not assessed{': ' + reasons if reasons else '.'}"
     return (f"Reproducibility: ICC(2,1) (two-way random effects, absolute agreement, single "
-            f"measurement; Shrout and Fleiss 1979) of each feature {' and '.join(compared)}; "
-            f"features with ICC below {UNSTABLE_ICC} were flagged unstable (Koo and Li 2016).")
+            f"measurement; Shrout and Fleiss 1979) of each feature {' and '.join(compared)}, "
+            f"with its 95% confidence interval (McGraw and Wong 1996); features with ICC "
+            f"below {UNSTABLE_ICC} were flagged unstable (Koo and Li 2016).")
