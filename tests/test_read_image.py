@@ -13,6 +13,7 @@ import SimpleITK as sitk
 
 from radiomics_hnc.errors import InputDataError
 from radiomics_hnc.io import read_image
+from radiomics_hnc.validate import check_patient_images
 from tests.real_data import STS_DATA, require
 
 #: Entries ITK's reader adds that Python only sees as a placeholder (see ``read_image``).
@@ -94,6 +95,9 @@ def test_nifti_with_fewer_voxels_than_its_header_is_refused(tmp_path, suffix):
     with pytest.raises(InputDataError, match=r"patient CHUM-001, file .*short\.nii.*: image is "
                        "truncated: its header describes 420 bytes of voxels, the file holds 320"):
         read_image(path, "CHUM-001")
+    findings = [f for f in check_patient_images({"patient_id": "CHUM-001", "ct_path": str(path)})
+                if f.check == "unreadable_file"]
+    assert len(findings) == 1 and "image is truncated" in findings[0].describe()
 
 
 def test_real_pet_ct_images_read_as_itk_reads_them():
