@@ -222,7 +222,8 @@ _NIFTI2_HEADER_BYTES = 540
 @dataclass(frozen=True)
 class _NiftiLayout:
     """Where and how a NIfTI-1/2 header says its voxels are stored (None dtype: a type ITK
-    converts; single_file False: the voxels may be in a separate .img)."""
+    converts; single_file False: the voxels may be in a separate .img, or vox_offset points
+    inside the header, which niftilib reads as "just after it")."""
 
     dtype: np.dtype | None
     data_offset: int
@@ -255,12 +256,12 @@ def _nifti_layout(contents: bytes) -> _NiftiLayout | None:
         if size == 348:  # NIfTI-1: datatype at 70, vox_offset 108, scl_slope/inter 112/116
             code = struct.unpack(order + "h", contents[70:72])[0]
             offset, slope, inter = struct.unpack(order + "3f", contents[108:120])
-            single_file = contents[344:348] == b"n+1\0"
+            single_file = contents[344:348] == b"n+1\0" and offset >= 352
             break
         if size == _NIFTI2_HEADER_BYTES and len(contents) >= size:  # NIfTI-2
             code = struct.unpack(order + "h", contents[12:14])[0]
             offset, slope, inter = struct.unpack(order + "q2d", contents[168:192])
-            single_file = contents[4:8] == b"n+2\0"
+            single_file = contents[4:8] == b"n+2\0" and offset >= _NIFTI2_HEADER_BYTES + 4
             break
     else:
         return None

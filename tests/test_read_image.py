@@ -70,6 +70,16 @@ def test_scaled_nifti_is_read_with_itk_scaling(tmp_path):
     assert_same_image(read_image(path), itk)
 
 
+def test_vox_offset_inside_the_header_is_read_as_itk_reads_it(tmp_path):
+    """niftilib reads the voxels from just after the header when vox_offset is below it."""
+    path = tmp_path / "offset.nii"
+    sitk.WriteImage(_oblique_image("int16"), str(path))
+    data = bytearray(path.read_bytes())
+    data[108:112] = struct.pack("<f", 0.0)
+    path.write_bytes(bytes(data))
+    assert_same_image(read_image(path), sitk.ReadImage(str(path)))
+
+
 @pytest.mark.parametrize("damage", ["truncated", "corrupt"])
 def test_damaged_gzip_is_refused_naming_the_file(tmp_path, damage):
     path = tmp_path / "CT.nii.gz"
