@@ -430,7 +430,9 @@ def _gather(ws: Workspace, out: Path, tasks: list[PatientTask], errors: list[dic
         pd.DataFrame(columns=["patient_id", "center", "lesion_id", "label"])
     lesions = lesions.sort_values(["patient_id", "label", "lesion_id"],
                                   key=_lesion_sort_key).reset_index(drop=True)
-    lesions = lesions.astype({c: t for c, t in _STATUS_DTYPES.items() if c in lesions})
+    for column, dtype in _STATUS_DTYPES.items():  # DataFrame.astype would copy every column
+        if column in lesions:
+            lesions[column] = lesions[column].astype(dtype)
     tables = {"lesions": lesions, "patients": patients_table(lesions, ws.eligible_manifest(), done),
               "errors": errors_table(errors)}
     for name, table in tables.items():

@@ -69,8 +69,11 @@ def patient_row(lesions: pd.DataFrame, feature_columns: list[str]) -> dict[str, 
     """Scoped features of one patient from its lesion rows."""
     row: dict[str, float] = {}
     primary = lesions[lesions["lesion_id"] == "GTVp"]
-    for column in feature_columns:
-        row[f"GTVp_{column}"] = float(primary[column].iloc[0]) if len(primary) else np.nan
+    # One row read for all columns: per column indexing cost ~0.3 s a patient with filters.
+    values = primary[feature_columns].iloc[0].tolist() if len(primary) else \
+        [np.nan] * len(feature_columns)
+    row.update({f"GTVp_{column}": float(value)
+                for column, value in zip(feature_columns, values, strict=True)})
     row["GTVp_MASK_count"] = float(len(primary))  # 0: no visible primary
     nodes = lesions[lesions["label"] == 2]
     row["GTVn_MASK_count"] = float(len(nodes))

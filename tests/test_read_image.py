@@ -1,0 +1,118 @@
+"""``read_image`` decompresses a NIfTI file once and builds the image itself: it must give
+exactly what ITK's reader gives (values, pixel type, geometry from qform/sform, header
+metadata), and still refuse truncated or corrupt files."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from radiomics_hnc.errors import InputDataError
+from radiomics_hnc.io import read_image
+from radiomics_hnc.validate import check_patient_images
+from tests.real_data import STS_DATA, require
+
+#: Entries ITK's reader adds that Python only sees as a placeholder (see ``read_image``).
+_READER_ONLY_KEYS = {"ITK_original_direction", "ITK_original_spacing"}
+
+
+def assert_same_image(ours: sitk.Image, itk: sitk.Image) -> None:
+    assert ours.GetPixelIDTypeAsString() == itk.GetPixelIDTypeAsString()
+    assert ours.GetSize() == itk.GetSize()
+    assert ours.GetSpacing() == itk.GetSpacing()
+    assert ours.GetOrigin() == itk.GetOrigin()
+    assert ours.GetDirection() == itk.GetDirection()
+    keys = set(itk.GetMetaDataKeys()) - _READER_ONLY_KEYS
+    assert set(ours.GetMetaDataKeys()) - _READER_ONLY_KEYS == keys
+    assert {k: ours.GetMetaData(k) for k in keys} == {k: itk.GetMetaData(k) for k in keys}
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(ours),
+                                  sitk.GetArrayViewFromImage(itk))
+
+
+def _oblique_image(dtype: str) -> sitk.Image:
+    rng = np.random.default_rng(3)
+    image = sitk.GetImageFromArray((rng.random((5, 6, 7)) * 100).astype(dtype))
+    image.SetSpacing((0.8, 1.3, 2.5))
+    image.SetOrigin((-12.5, 30.25, 7.0))
+    rotation = sitk.Euler3DTransform((0, 0, 0), 0.3, -0.2, 0.5)
+    image.SetDirection(rotation.GetMatrix())
+    return image
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16", "int32", "float32", "float64"])
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_read_image_gives_what_itk_reads(tmp_path, dtype, suffix):
+    path = tmp_path / f"image{suffix}"
+    sitk.WriteImage(_oblique_image(dtype), str(path))
+    assert_same_image(read_image(path), sitk.ReadImage(str(path)))
+    if dtype == "uint8":  # another pixel type asked for: ITK's conversion
+        assert_same_image(read_image(path, pixel_type=sitk.sitkFloat32),
+                          sitk.ReadImage(str(path), sitk.sitkFloat32))
+
+
+def _with_scaling(path, slope: float, inter: float) -> None:
+    """Set a NIfTI-1 file's scl_slope and scl_inter (bytes 112-119)."""
+    data = bytearray(path.read_bytes())
+    data[112:120] = struct.pack("<2f", slope, inter)
+    path.write_bytes(bytes(data))
+
+
+def test_scaled_nifti_is_read_with_itk_scaling(tmp_path):
+    path = tmp_path / "scaled.nii"
+    sitk.WriteImage(_oblique_image("int16"), str(path))
+    _with_scaling(path, 2.0, -5.0)
+    itk = sitk.ReadImage(str(path))
+    assert itk.GetPixelID() == sitk.sitkFloat32  # ITK applies the scaling
+    assert_same_image(read_image(path), itk)
+
+
+def test_vox_offset_inside_the_header_is_read_as_itk_reads_it(tmp_path):
+    """niftilib reads the voxels from just after the header when vox_offset is below it."""
+    path = tmp_path / "offset.nii"
+    sitk.WriteImage(_oblique_image("int16"), str(path))
+    data = bytearray(path.read_bytes())
+    data[108:112] = struct.pack("<f", 0.0)
+    path.write_bytes(bytes(data))
+    assert_same_image(read_image(path), sitk.ReadImage(str(path)))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_damaged_gzip_is_refused_naming_the_file(tmp_path, damage):
+    path = tmp_path / "CT.nii.gz"
+    sitk.WriteImage(_oblique_image("int16"), str(path))
+    data = path.read_bytes()
+    middle = len(data) // 2
+    path.write_bytes(data[:middle] if damage == "truncated"
+                     else data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 40])
+                     + data[middle + 40:])
+    with pytest.raises(InputDataError, match=r"patient CHUM-001, file .*CT\.nii\.gz: "
+                       "compressed image is truncated or corrupt"):
+        read_image(path, "CHUM-001")
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_nifti_with_fewer_voxels_than_its_header_is_refused(tmp_path, suffix):
+    """A complete stream holding too few voxels: ITK fills the rest with zeros."""
+    image = tmp_path / "whole.nii"
+    sitk.WriteImage(_oblique_image("int16"), str(image))
+    path = tmp_path / f"short{suffix}"
+    short = image.read_bytes()[:-100]
+    path.write_bytes(gzip.compress(short) if suffix == ".nii.gz" else short)
+    with pytest.raises(InputDataError, match=r"patient CHUM-001, file .*short\.nii.*: image is "
+                       "truncated: its header describes 420 bytes of voxels, the file holds 320"):
+        read_image(path, "CHUM-001")
+    findings = [f for f in check_patient_images({"patient_id": "CHUM-001", "ct_path": str(path)})
+                if f.check == "unreadable_file"]
+    assert len(findings) == 1 and "image is truncated" in findings[0].describe()
+
+
+def test_real_pet_ct_images_read_as_itk_reads_them():
+    patient = sorted(require(STS_DATA, "STS PET/CT patients").glob("STS_*"))[0]
+    files = sorted(patient.glob("*.nii*"))
+    assert files
+    for path in files:
+        assert_same_image(read_image(path), sitk.ReadImage(str(path)))
