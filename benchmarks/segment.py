@@ -15,8 +15,9 @@ benchmarks/results/segment.json.
     python -m benchmarks.segment [--patients 120] [--minutes 50] [--threads 2]
     python -m benchmarks.segment --patients 9 --epochs 1 --minutes 2 --timing-patients 1 \\
         --centers CHUM,HGJ,USZ --test-centers USZ  # smoke run
-    python -m benchmarks.segment --patients 100 --minutes 4 --timing-patients 0 \\
-        --baseline-spec OLD.yaml  # the demo's budget, an older spec trained on the same split
+    python -m benchmarks.segment --patients 100 --minutes 4 --threads 1 --timing-patients 0 \\
+        --spec models/seg_unet_demo.yaml --baseline-spec models/seg_unet_light.yaml \\
+        --result-name segment_demo_budget.json  # the demo's budget, both specs on one split
 """
 
 from __future__ import annotations

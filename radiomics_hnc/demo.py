@@ -11,6 +11,10 @@ from radiomics_hnc.headline import Headline, headline
 from radiomics_hnc.pipeline import PipelineSettings, Stage, StageOutcome, run_pipeline, run_stages
 from radiomics_hnc.workspace import Workspace
 
+#: The demo's segmenter spec (``models/seg_unet_demo.yaml``): the light UNet with demo-only
+#: settings that learn GTVp and GTVn within the demo's minutes of CPU training.
+DEMO_SEGMENTER_SPEC = "seg_unet_demo"
+
 
 @dataclass(frozen=True)
 class DemoResult:
@@ -53,8 +57,9 @@ def demo(
 
     run_stages([Stage("synth", generate, [cohort_dir / "ground_truth" / "oracle.json"],
                       settings=settings)], out / "pipeline")
-    run_settings = PipelineSettings(segment=True, segmenter_minutes=segmenter_minutes,
-                                    jobs=jobs, progress=progress)
+    run_settings = PipelineSettings(segment=True, segmenter_spec=DEMO_SEGMENTER_SPEC,
+                                    segmenter_minutes=segmenter_minutes, jobs=jobs,
+                                    progress=progress)
     outcomes = run_pipeline(cohort_dir / "dataset", out / "workspace", run_settings)
     return DemoResult(
         headline=headline(out / "workspace"),

@@ -37,6 +37,7 @@ from radiomics_hnc.segment.train import (
     LOG_FILE,
     cosine_factor,
     crop_centres,
+    segmentation_loss,
     validation_subset,
 )
 from tests.hostile import TouchOnUnpickle
@@ -121,7 +122,7 @@ def trained(tmp_path_factory):
 
 
 def test_spec_rejects_unknown_keys_and_ships_defaults(tmp_path):
-    for name in ("seg_unet_light", "seg_segresnet_light"):
+    for name in ("seg_unet_light", "seg_segresnet_light", "seg_unet_demo"):
         assert load_segmenter_spec(default_spec_path(name)).name == name
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nnetwork: {name: unet, chanels: [4, 8]}\n")
@@ -234,6 +235,55 @@ def test_validation_during_training_scores_a_fixed_capped_subset():
         update={"validation_max_patients": 3})})
     chosen = validation_subset(cases, capped)
     assert len(chosen) == 3 and chosen == validation_subset(cases, capped) == sorted(chosen)
+
+
+def test_the_demo_trains_its_own_segmenter_spec_within_its_minutes(tmp_path, monkeypatch):
+    import radiomics_hnc.demo as demo_module
+
+    seen = {}
+
+    def pipeline_recording_its_settings(data, workspace, settings):
+        seen["settings"] = settings
+        return []
+
+    monkeypatch.setattr(demo_module, "run_stages", lambda *args, **kwargs: [])
+    monkeypatch.setattr(demo_module, "run_pipeline", pipeline_recording_its_settings)
+    monkeypatch.setattr(demo_module, "headline", lambda workspace: None)
+    monkeypatch.setattr(demo_module, "oracle_within_centre", lambda truth_dir: {})
+    truth = tmp_path / "cohort" / "ground_truth"
+    truth.mkdir(parents=True)
+    (truth / "oracle.json").write_text("{}")
+    demo_module.demo(tmp_path)
+    settings = seen["settings"]
+    spec = load_segmenter_spec(settings.segmenter_spec)
+    assert spec.name == "seg_unet_demo" and settings.segmenter_minutes == 4.0
+    assert spec.training.time_limit_minutes == settings.segmenter_minutes
+    # the shipped light UNet keeps its full-scale settings
+    assert load_segmenter_spec().network.num_res_units == 1
+
+
+def _confident_logits(labels: torch.Tensor, margin: float) -> torch.Tensor:
+    """Logits (batch, 3, ...) favouring the true class of every voxel by ``margin``."""
+    return margin * torch.nn.functional.one_hot(labels[:, 0].long(), 3).movedim(-1, 1).float()
+
+
+def test_loss_does_not_drown_nodes_absent_from_a_patch_and_weighs_them():
+    labels = torch.zeros((2, 1, 8, 8, 8), dtype=torch.uint8)
+    labels[0, 0, 2:5, 2:5, 2:5] = 2  # a node in the first patch only ...
+    labels[1, 0, 3:7, 3:7, 3:7] = 1  # ... a primary in the second only
+    good = _confident_logits(labels, 8.0)  # right everywhere, by a wide margin
+    training = SegmentationSpec.model_validate(TINY_SPEC).training
+    per_patch = segmentation_loss(training, torch.device("cpu"))
+    over_batch = segmentation_loss(training.model_copy(update={"dice_over_batch": True}),
+                                   torch.device("cpu"))
+    # Per patch, a patch's Dice of a class it lacks is 0/(tiny softmax mass): a near-perfect
+    # prediction still costs a third of the maximum; over the batch it costs nothing.
+    assert per_patch(good, labels) > 0.3 and over_batch(good, labels) < 0.01
+    missed_node = good.clone()
+    missed_node[0, :, 2:5, 2:5, 2:5] = _confident_logits(torch.ones((1, 1, 3, 3, 3)), 8.0)[0]
+    weighted = segmentation_loss(training.model_copy(update={
+        "dice_over_batch": True, "loss_class_weights": (1.0, 1.0, 3.0)}), torch.device("cpu"))
+    assert weighted(missed_node, labels) > 1.5 * over_batch(missed_node, labels)
 
 
 def test_prediction_has_the_ct_geometry_and_skips_bad_and_done_patients(trained):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 
 from radiomics_hnc.errors import ConfigError
 from radiomics_hnc.resources import model_spec_path
@@ -85,7 +85,13 @@ class TrainingSpec(_Strict):
     tonsils, glands, brown fat: the uptake the network must learn to leave out).
     ``volumes_per_epoch`` (default all) training volumes are drawn per epoch, so that a short
     time limit still allows several validations; ``validation_max_patients`` (default all) caps
-    the validation patients scored after each epoch (a fixed, seeded subset)."""
+    the validation patients scored after each epoch (a fixed, seeded subset).
+    ``dice_over_batch`` computes the Dice part of the loss over the whole batch rather than per
+    patch, so that a patch without a node does not ask for an exactly empty node map (per-patch
+    Dice of an absent class is ~1 for any false positive, which drowns small structures).
+    ``loss_class_weights`` weigh background, GTVp, GTVn in the loss (cross-entropy and Dice):
+    nodes are a fraction of the primaries' voxels and look like them, so unweighted, every hot
+    lesion is first learnt as GTVp."""
 
     epochs: int = Field(100, ge=1)
     patch_size: tuple[int, int, int] = (64, 64, 64)
@@ -95,6 +101,8 @@ class TrainingSpec(_Strict):
     hot_background_ratio: float = Field(0.0, ge=0.0)
     volumes_per_epoch: int | None = Field(None, ge=1)
     validation_max_patients: int | None = Field(None, ge=1)
+    dice_over_batch: bool = False
+    loss_class_weights: tuple[PositiveFloat, PositiveFloat, PositiveFloat] = (1.0, 1.0, 1.0)
     learning_rate: float = Field(2e-3, gt=0.0)
     weight_decay: float = Field(1e-5, ge=0.0)
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)

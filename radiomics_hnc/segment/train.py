@@ -49,7 +49,7 @@ from radiomics_hnc.segment.predict import (
     remove_small_components,
 )
 from radiomics_hnc.segment.preprocess import PreprocessedCase, cached_case
-from radiomics_hnc.segment.spec import SegmentationSpec, load_segmenter_spec
+from radiomics_hnc.segment.spec import SegmentationSpec, TrainingSpec, load_segmenter_spec
 from radiomics_hnc.segment.summary import SegmenterTraining, validation_stabilised
 from radiomics_hnc.workspace import Workspace, manifest_records
 
@@ -250,6 +250,13 @@ def cosine_factor(fraction_done: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(max(fraction_done, 0.0), 1.0))) * 0.99 + 0.01
 
 
+def segmentation_loss(training: TrainingSpec, device: torch.device) -> DiceCELoss:
+    """Dice + cross-entropy on the softmax of the logits, with the spec's class weights and
+    Dice per patch or over the batch (``dice_over_batch``)."""
+    return DiceCELoss(to_onehot_y=True, softmax=True, batch=training.dice_over_batch,
+                      weight=torch.tensor(training.loss_class_weights, device=device))
+
+
 class _Trainer:
     """The state of one training run (network, optimiser, scaler, counters)."""
 
@@ -260,7 +267,7 @@ class _Trainer:
                                            lr=spec.training.learning_rate,
                                            weight_decay=spec.training.weight_decay)
         self.scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-        self.loss = DiceCELoss(to_onehot_y=True, softmax=True)
+        self.loss = segmentation_loss(spec.training, device)
         self.epoch, self.best_epoch, self.best_score = 0, 0, -math.inf
         self.rows: list[dict] = []
 
