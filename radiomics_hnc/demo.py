@@ -9,6 +9,7 @@ from pathlib import Path
 
 from radiomics_hnc.headline import Headline, headline
 from radiomics_hnc.pipeline import PipelineSettings, Stage, StageOutcome, run_pipeline, run_stages
+from radiomics_hnc.resources import DEMO_SEGMENTER_MINUTES
 from radiomics_hnc.workspace import Workspace
 
 #: The demo's segmenter spec (``models/seg_unet_demo.yaml``): the light UNet with demo-only
@@ -38,7 +39,7 @@ def demo(
     patients: int = 200,
     seed: int = 0,
     jobs: int = 2,
-    segmenter_minutes: float = 4.0,
+    segmenter_minutes: float = DEMO_SEGMENTER_MINUTES,
     progress: bool = False,
 ) -> DemoResult:
     """Generate the default synthetic cohort and run the whole pipeline on it.

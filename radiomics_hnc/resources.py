@@ -13,6 +13,11 @@ DEFAULT_RFS_SPECS = ("rfs_clinical_cox", "rfs_mtv_clinical", "rfs_coxnet", "rfs_
                      "rfs_xgb_cox")
 DEFAULT_HPV_SPECS = ("hpv_clinical_logistic", "hpv_lesion_pattern", "hpv_elasticnet", "hpv_xgb")
 
+#: Minutes of CPU training the demo gives its segmenter: on a 2-core machine running at half
+#: speed that is the 4 minutes in which ``seg_unet_demo`` reached held-out DSCagg mean 0.700
+#: (``benchmarks/results/segment_demo_budget.json``); in 2 minutes it reached only 0.488.
+DEMO_SEGMENTER_MINUTES = 8.0
+
 
 def model_spec_path(name_or_path: str | Path) -> Path:
     """A model specification file: an existing path as given, else a spec shipped in ``models/``.

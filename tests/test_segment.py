@@ -256,7 +256,7 @@ def test_the_demo_trains_its_own_segmenter_spec_within_its_minutes(tmp_path, mon
     demo_module.demo(tmp_path)
     settings = seen["settings"]
     spec = load_segmenter_spec(settings.segmenter_spec)
-    assert spec.name == "seg_unet_demo" and settings.segmenter_minutes == 4.0
+    assert spec.name == "seg_unet_demo" and settings.segmenter_minutes == 8.0
     assert spec.training.time_limit_minutes == settings.segmenter_minutes
     # the shipped light UNet keeps its full-scale settings
     assert load_segmenter_spec().network.num_res_units == 1

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from radiomics_hnc.choices import Backend, CVScheme, PipelineMasks
 from radiomics_hnc.cli.common import console, deprecated_alias, state
-from radiomics_hnc.resources import DEFAULT_HPV_SPECS, DEFAULT_RFS_SPECS
+from radiomics_hnc.resources import DEFAULT_HPV_SPECS, DEFAULT_RFS_SPECS, DEMO_SEGMENTER_MINUTES
 
 if TYPE_CHECKING:
     from radiomics_hnc.headline import Headline
@@ -78,7 +78,7 @@ def demo_command(
     patients: int = typer.Option(200, "--patients", "-n", min=20, help="Synthetic patients."),
     seed: int = typer.Option(0, "--seed", help="Seed of the generated cohort."),
     jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Parallel patients."),
-    segmenter_minutes: float = typer.Option(4.0, "--segmenter-minutes",
+    segmenter_minutes: float = typer.Option(DEMO_SEGMENTER_MINUTES, "--segmenter-minutes",
                                             help="CPU minutes for the segmenter's training."),
 ) -> None:
     """Generate a synthetic multicentre cohort and run the whole pipeline on it."""
