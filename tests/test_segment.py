@@ -428,6 +428,9 @@ def test_validation_has_stabilised_when_its_last_three_scores_agree():
     assert not validation_stabilised([0.2, 0.5, 0.7])  # still climbing
     assert not validation_stabilised([0.0, 0.0])  # too few validations
     assert validation_stabilised([0.6, float("nan"), 0.61, 0.6])  # undefined scores skipped
+    # a flat mean with one label never learnt (nodes at 0) is not a finished run
+    assert not validation_stabilised([0.40, 0.40, 0.40], [0.80, 0.0])
+    assert validation_stabilised([0.40, 0.40, 0.40], [0.80, float("nan")])  # no nodes to learn
 
 
 def test_evaluation_needs_a_finished_model_folder(trained, tmp_path):

@@ -18,6 +18,7 @@ This module imports no deep-learning library, so readers of the summary stay lig
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,16 @@ STABLE_VALIDATIONS = 3
 STABLE_SPREAD = 0.02
 
 
-def validation_stabilised(scores: list[float]) -> bool:
+def validation_stabilised(scores: list[float], last_by_label: Sequence[float] = ()) -> bool:
     """Whether a training run's validation scores (DSCagg mean, in epoch order; NaN where
     undefined) had stopped moving: the last :data:`STABLE_VALIDATIONS` within
-    :data:`STABLE_SPREAD`."""
+    :data:`STABLE_SPREAD`, and no label of the last validation (``last_by_label``, DSCagg per
+    label, NaN where the label is absent) at 0: a label never learnt (GTVn early in training)
+    keeps the mean flat without being stable."""
     recent = [s for s in scores if not math.isnan(s)][-STABLE_VALIDATIONS:]
-    return len(recent) == STABLE_VALIDATIONS and max(recent) - min(recent) < STABLE_SPREAD
+    unlearnt = any(score == 0 for score in last_by_label)
+    return (len(recent) == STABLE_VALIDATIONS and max(recent) - min(recent) < STABLE_SPREAD
+            and not unlearnt)
 
 
 class SegmenterTraining(RecordModel):

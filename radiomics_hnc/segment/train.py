@@ -414,10 +414,13 @@ def train_segmenter(
                 trainer.rows[-1].update(validated)
                 trainer.save(validated)
             break
+    means = [r["val_dsc_agg_mean"] for r in trainer.rows if "val_dsc_agg_mean" in r]
+    scored = [r for r in trainer.rows if not math.isnan(r.get("val_dsc_agg_mean", math.nan))]
+    last_by_label = [scored[-1][f"val_dsc_agg_{label}"] for label in ("gtvp", "gtvn")
+                     ] if scored else []
     training = SegmenterTraining(
         epochs_run=trainer.epoch, minutes=round(sum(r["seconds"] for r in trainer.rows) / 60, 2),
-        validation_stabilised=validation_stabilised(
-            [r["val_dsc_agg_mean"] for r in trainer.rows if "val_dsc_agg_mean" in r]))
+        validation_stabilised=validation_stabilised(means, last_by_label))
     if training.under_trained:
         log.warning("%s (the validation score had not stabilised)", training.text())
     write_json({"spec": spec.model_dump(mode="json"), "train_patients": train_ids,
