@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -26,6 +27,13 @@ from rich.progress import (
 
 from radiomics_hnc.choices import Backend
 from radiomics_hnc.errors import RadiomicsHNCError
+
+# loky restarts a worker whose memory grew by more than 300 MB between tasks (a full-scale CT,
+# torch's allocator) and warns "A worker stopped while some jobs were given to the executor";
+# the worker exits cleanly after its task and a new one takes the queue, so nothing is lost
+# and the warning only alarms users (it appeared in 'make demo').
+warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given",
+                        category=UserWarning)
 
 
 @dataclass(frozen=True)
