@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) scripts/setup_venv.sh
 	touch $(STAMP)
 
 demo: setup
-	@echo "radiomics-hnc demo: generates a 200-patient synthetic cohort and runs the whole pipeline (about 10 minutes on 2 cores)"
+	@echo "radiomics-hnc demo: generates a 200-patient synthetic cohort and runs the whole pipeline (about 12 minutes on 2 cores)"
 	$(BIN)/radiomics-hnc demo $(DEMO_DIR) --jobs $(JOBS)
 
 # The report's browser test needs chromium: install Debian's package where root or password-less
