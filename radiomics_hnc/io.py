@@ -274,25 +274,80 @@ def _is_nifti(path: Path) -> bool:
     return path.name.lower().endswith((".nii", ".nii.gz"))
 
 
+#: Largest voxel payload a NIfTI header may describe (4 GiB: a 1024 x 1024 x 1000 float32
+#: volume; HECKTOR's largest CT is 512 x 512 x ~300 int16, 160 MB). A header describing more is
+#: refused before any voxel is decompressed.
+MAX_IMAGE_BYTES = 4 << 30
+#: Decompressed bytes accepted after the voxels a NIfTI header describes (extensions are in
+#: front of the voxels, so a real file has none); more is a damaged or hostile file.
+MAX_TRAILING_BYTES = 1 << 20
+_CHUNK = 1 << 20
+
+
 def _file_contents(path: Path, patient_id: str | None) -> bytes | None:
     """The decompressed bytes of a NIfTI or ``.gz`` file, raising if the stream is truncated
     or corrupt; None for other files (left to ITK).
 
     zlib-ng inflates about twice as fast as the standard library's zlib, as fast as ITK's own
-    reader: this single decompression replaces ITK's.
+    reader: this single decompression replaces ITK's. The stream is read to its end (the
+    gzip checksum is verified there), but never beyond what the NIfTI header describes plus
+    :data:`MAX_TRAILING_BYTES`, so a small file that inflates to tens of gigabytes (a
+    decompression bomb) is refused instead of filling the worker's memory; a ``.gz`` that is
+    not NIfTI is only checked, in chunks, and left to ITK.
     """
     name = path.name.lower()
-    compressed = name.endswith(".gz")
-    if not (compressed or _is_nifti(path)):
-        return None
+    if not name.endswith(".gz"):
+        return path.read_bytes() if _is_nifti(path) else None
     try:
-        raw = path.read_bytes()
-        return gzip_ng.decompress(raw) if compressed else raw
+        with gzip_ng.open(path, "rb") as stream:
+            head = stream.read(_NIFTI2_HEADER_BYTES + 4)
+            expected = _nifti_total_bytes(head) if _is_nifti(path) else None
+            if expected is not None and expected > MAX_IMAGE_BYTES + _NIFTI2_HEADER_BYTES + 4:
+                raise InputDataError(
+                    f"image header describes {expected} bytes, more than the "
+                    f"{MAX_IMAGE_BYTES} this package reads", patient_id=patient_id, path=path,
+                    hint="the header is damaged; re-export the image")
+            body = stream.read(max(expected - len(head), 0)) if expected is not None else b""
+            trailing = 0
+            while chunk := stream.read(_CHUNK):
+                trailing += len(chunk)
+                if expected is not None and trailing > MAX_TRAILING_BYTES:
+                    raise InputDataError(
+                        f"image holds more than {MAX_TRAILING_BYTES} bytes beyond the "
+                        f"{expected} its header describes", patient_id=patient_id, path=path,
+                        hint="the file is damaged or not what its header says; re-export it")
     except (OSError, EOFError, zlib.error, zlib_ng.error) as exc:
         raise InputDataError(
             f"compressed image is truncated or corrupt ({exc})", patient_id=patient_id,
             path=path, hint="the file was cut short (interrupted copy?); copy it again",
         ) from exc
+    return head + body if expected is not None else None
+
+
+def _nifti_total_bytes(head: bytes) -> int | None:
+    """Header, extensions and voxels' size in bytes (vox_offset + voxels x bitpix / 8) that
+    a NIfTI-1/2 header describes, or None when ``head`` is not one."""
+    for order in "<>":
+        if len(head) >= 348 and struct.unpack(order + "i", head[:4])[0] == 348:
+            dims = struct.unpack(order + "8h", head[40:56])
+            bitpix = struct.unpack(order + "h", head[72:74])[0]
+            offset = struct.unpack(order + "f", head[108:112])[0]
+            break
+        if len(head) >= _NIFTI2_HEADER_BYTES and struct.unpack(
+                order + "i", head[:4])[0] == _NIFTI2_HEADER_BYTES:
+            bitpix = struct.unpack(order + "h", head[14:16])[0]
+            dims = struct.unpack(order + "8q", head[16:80])
+            offset = struct.unpack(order + "q", head[168:176])[0]
+            break
+    else:
+        return None
+    rank = dims[0]
+    if not 1 <= rank <= 7 or any(d < 1 for d in dims[1:rank + 1]) or bitpix < 1:
+        return None  # ITK refuses or interprets such a header; leave it to ITK
+    voxels = 1
+    for d in dims[1:rank + 1]:
+        voxels *= int(d)
+    return max(int(offset), 348) + voxels * bitpix // 8
 
 
 def _image_from_contents(path: Path, contents: bytes, layout: _NiftiLayout,

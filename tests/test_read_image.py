@@ -116,3 +116,25 @@ def test_real_pet_ct_images_read_as_itk_reads_them():
     assert files
     for path in files:
         assert_same_image(read_image(path), sitk.ReadImage(str(path)))
+
+
+def test_decompression_bomb_is_refused_before_it_fills_memory(tmp_path):
+    """A small .nii.gz whose stream inflates far beyond what its header describes (a 1000-voxel
+    image followed by 64 MB of zeros, 64 kB compressed) is refused, and so is a header that
+    describes more voxels than any PET/CT volume: neither is decompressed whole."""
+    small = tmp_path / "small.nii"
+    sitk.WriteImage(sitk.Image(10, 10, 10, sitk.sitkUInt8), str(small))
+    bomb = tmp_path / "bomb.nii.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as handle:
+        handle.write(small.read_bytes())
+        for _ in range(64):
+            handle.write(bytes(1 << 20))
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(InputDataError, match="beyond the .* its header describes"):
+        read_image(bomb, "P1")
+    huge = bytearray(small.read_bytes())
+    huge[40:56] = struct.pack("<8h", 3, 30000, 30000, 30000, 1, 1, 1, 1)
+    claimed = tmp_path / "huge.nii.gz"
+    claimed.write_bytes(gzip.compress(bytes(huge)))
+    with pytest.raises(InputDataError, match="header describes .* bytes, more than"):
+        read_image(claimed, "P1")
