@@ -191,9 +191,8 @@ def read_image(
             "image file not found", patient_id=patient_id, path=path,
             hint="check the dataset folder or rerun discover",
         )
-    contents = _file_contents(path, patient_id)
-    layout = _nifti_layout(contents) if contents is not None and _is_nifti(path) else None
-    if layout is not None:
+    contents, layout = _file_contents(path, patient_id)
+    if contents is not None and layout is not None:
         image = _image_from_contents(path, contents, layout, pixel_type, patient_id)
         if image is not None:
             return image
@@ -230,6 +229,9 @@ class _NiftiLayout:
     slope: float
     inter: float
     single_file: bool
+    #: Header, extensions and voxels (vox_offset + voxels x bitpix / 8); None for dimensions
+    #: ITK refuses or interprets itself.
+    total_bytes: int | None
 
     @property
     def unscaled(self) -> bool:
@@ -247,27 +249,43 @@ class _FloatVoxelScan:
     values: np.ndarray
 
 
-def _nifti_layout(contents: bytes) -> _NiftiLayout | None:
-    """The voxel layout of a NIfTI-1/2 header, else None."""
-    if len(contents) < 348:
+def _nifti_layout(head: bytes) -> _NiftiLayout | None:
+    """The voxel layout a NIfTI-1/2 header (the first bytes of the file) describes, else
+    None."""
+    if len(head) < 348:
         return None
     for order in "<>":
-        size = struct.unpack(order + "i", contents[:4])[0]
-        if size == 348:  # NIfTI-1: datatype at 70, vox_offset 108, scl_slope/inter 112/116
-            code = struct.unpack(order + "h", contents[70:72])[0]
-            offset, slope, inter = struct.unpack(order + "3f", contents[108:120])
-            single_file = contents[344:348] == b"n+1\0" and offset >= 352
+        size = struct.unpack(order + "i", head[:4])[0]
+        if size == 348:  # NIfTI-1: dim at 40, datatype 70, bitpix 72, vox_offset 108, scl 112
+            dims = struct.unpack(order + "8h", head[40:56])
+            code, bitpix = struct.unpack(order + "2h", head[70:74])
+            offset, slope, inter = struct.unpack(order + "3f", head[108:120])
+            single_file = head[344:348] == b"n+1\0" and offset >= 352
             break
-        if size == _NIFTI2_HEADER_BYTES and len(contents) >= size:  # NIfTI-2
-            code = struct.unpack(order + "h", contents[12:14])[0]
-            offset, slope, inter = struct.unpack(order + "q2d", contents[168:192])
-            single_file = contents[4:8] == b"n+2\0" and offset >= _NIFTI2_HEADER_BYTES + 4
+        if size == _NIFTI2_HEADER_BYTES and len(head) >= size:  # NIfTI-2
+            code, bitpix = struct.unpack(order + "2h", head[12:16])
+            dims = struct.unpack(order + "8q", head[16:80])
+            offset, slope, inter = struct.unpack(order + "q2d", head[168:192])
+            single_file = head[4:8] == b"n+2\0" and offset >= _NIFTI2_HEADER_BYTES + 4
             break
     else:
         return None
     kind = _NIFTI_DTYPES.get(code)
     return _NiftiLayout(None if kind is None else np.dtype(order + kind), int(offset),
-                        float(slope), float(inter), single_file)
+                        float(slope), float(inter), single_file,
+                        _total_bytes(dims, bitpix, int(offset)))
+
+
+def _total_bytes(dims: tuple[int, ...], bitpix: int, offset: int) -> int | None:
+    """vox_offset + voxels x bitpix / 8, or None for a rank, dimension or bitpix ITK refuses or
+    interprets itself."""
+    rank = dims[0]
+    if not 1 <= rank <= 7 or any(d < 1 for d in dims[1:rank + 1]) or bitpix < 1:
+        return None
+    voxels = 1
+    for d in dims[1:rank + 1]:
+        voxels *= int(d)
+    return max(offset, 348) + voxels * bitpix // 8
 
 
 def _is_nifti(path: Path) -> bool:
@@ -284,9 +302,10 @@ MAX_TRAILING_BYTES = 1 << 20
 _CHUNK = 1 << 20
 
 
-def _file_contents(path: Path, patient_id: str | None) -> bytes | None:
-    """The decompressed bytes of a NIfTI or ``.gz`` file, raising if the stream is truncated
-    or corrupt; None for other files (left to ITK).
+def _file_contents(path: Path, patient_id: str | None
+                   ) -> tuple[bytes | None, _NiftiLayout | None]:
+    """The decompressed bytes of a NIfTI file and the layout its header describes, raising if
+    the stream is truncated or corrupt; (None, None) for other files, left to ITK.
 
     zlib-ng inflates about twice as fast as the standard library's zlib, as fast as ITK's own
     reader: this single decompression replaces ITK's. The stream is read to its end (the
@@ -295,13 +314,15 @@ def _file_contents(path: Path, patient_id: str | None) -> bytes | None:
     decompression bomb) is refused instead of filling the worker's memory; a ``.gz`` that is
     not NIfTI is only checked, in chunks, and left to ITK.
     """
-    name = path.name.lower()
-    if not name.endswith(".gz"):
-        return path.read_bytes() if _is_nifti(path) else None
+    nifti = _is_nifti(path)
+    if not path.name.lower().endswith(".gz"):
+        contents = path.read_bytes() if nifti else None
+        return contents, _nifti_layout(contents) if contents is not None else None
     try:
         with gzip_ng.open(path, "rb") as stream:
             head = stream.read(_NIFTI2_HEADER_BYTES + 4)
-            expected = _nifti_total_bytes(head) if _is_nifti(path) else None
+            layout = _nifti_layout(head) if nifti else None
+            expected = layout.total_bytes if layout is not None else None
             if expected is not None and expected > MAX_IMAGE_BYTES + _NIFTI2_HEADER_BYTES + 4:
                 raise InputDataError(
                     f"image header describes {expected} bytes, more than the "
@@ -321,33 +342,7 @@ def _file_contents(path: Path, patient_id: str | None) -> bytes | None:
             f"compressed image is truncated or corrupt ({exc})", patient_id=patient_id,
             path=path, hint="the file was cut short (interrupted copy?); copy it again",
         ) from exc
-    return head + body if expected is not None else None
-
-
-def _nifti_total_bytes(head: bytes) -> int | None:
-    """Header, extensions and voxels' size in bytes (vox_offset + voxels x bitpix / 8) that
-    a NIfTI-1/2 header describes, or None when ``head`` is not one."""
-    for order in "<>":
-        if len(head) >= 348 and struct.unpack(order + "i", head[:4])[0] == 348:
-            dims = struct.unpack(order + "8h", head[40:56])
-            bitpix = struct.unpack(order + "h", head[72:74])[0]
-            offset = struct.unpack(order + "f", head[108:112])[0]
-            break
-        if len(head) >= _NIFTI2_HEADER_BYTES and struct.unpack(
-                order + "i", head[:4])[0] == _NIFTI2_HEADER_BYTES:
-            bitpix = struct.unpack(order + "h", head[14:16])[0]
-            dims = struct.unpack(order + "8q", head[16:80])
-            offset = struct.unpack(order + "q", head[168:176])[0]
-            break
-    else:
-        return None
-    rank = dims[0]
-    if not 1 <= rank <= 7 or any(d < 1 for d in dims[1:rank + 1]) or bitpix < 1:
-        return None  # ITK refuses or interprets such a header; leave it to ITK
-    voxels = 1
-    for d in dims[1:rank + 1]:
-        voxels *= int(d)
-    return max(int(offset), 348) + voxels * bitpix // 8
+    return (head + body, layout) if expected is not None else (None, None)
 
 
 def _image_from_contents(path: Path, contents: bytes, layout: _NiftiLayout,
