@@ -414,8 +414,8 @@ def train_segmenter(
                 trainer.rows[-1].update(validated)
                 trainer.save(validated)
             break
-    means = [r["val_dsc_agg_mean"] for r in trainer.rows if "val_dsc_agg_mean" in r]
     scored = [r for r in trainer.rows if not math.isnan(r.get("val_dsc_agg_mean", math.nan))]
+    means = [r["val_dsc_agg_mean"] for r in scored]
     last_by_label = [scored[-1][f"val_dsc_agg_{label}"] for label in ("gtvp", "gtvn")
                      ] if scored else []
     training = SegmenterTraining(
