@@ -93,15 +93,43 @@ def write_parquet(
     frame: pd.DataFrame, path: str | Path, metadata: Mapping[str, Any] | None = None
 ) -> Path:
     """Write ``frame`` atomically to ``path`` with provenance in the schema metadata."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    record = dict(metadata) if metadata is not None else provenance()
-    merged = dict(table.schema.metadata or {})
-    merged[PROVENANCE_KEY] = json.dumps(record, default=str).encode()
-    table = table.replace_schema_metadata(merged)
+    table = _with_provenance(pa.Table.from_pandas(frame, preserve_index=False), metadata)
     path = Path(path)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     return path
+
+
+def write_arrow(table: pa.Table, path: str | Path,
+                metadata: Mapping[str, Any] | None = None) -> Path:
+    """Write ``table`` atomically as an Arrow IPC file with provenance in the schema metadata.
+
+    For internal per-patient files (extraction cache): a row of 2268 feature columns is written
+    and read back ~15 times faster than as parquet, which encodes and describes every column
+    chunk. The tables users read stay parquet.
+    """
+    table = _with_provenance(table, metadata)
+    path = Path(path)
+    with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, \
+            pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+def read_arrow(path: str | Path) -> pa.Table:
+    """The table of an Arrow IPC file written by :func:`write_arrow`, checked for consistency
+    (a damaged file raises ``pyarrow.ArrowInvalid`` instead of giving wrong values)."""
+    with pa.OSFile(str(path), "rb") as source:
+        table = pa.ipc.open_file(source).read_all()
+    table.validate(full=True)
+    return table
+
+
+def _with_provenance(table: pa.Table, metadata: Mapping[str, Any] | None) -> pa.Table:
+    record = dict(metadata) if metadata is not None else provenance()
+    merged = dict(table.schema.metadata or {})
+    merged[PROVENANCE_KEY] = json.dumps(record, default=str).encode()
+    return table.replace_schema_metadata(merged)
 
 
 #: First characters that make a spreadsheet read a text cell as a formula (OWASP, "CSV
@@ -141,9 +169,17 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
 
 
 def read_provenance(path: str | Path) -> dict[str, Any]:
-    """The provenance record of a parquet file written by :func:`write_parquet` (empty if none)."""
-    metadata = pq.read_schema(path).metadata or {}
-    raw = metadata.get(PROVENANCE_KEY)
+    """The provenance record of a parquet file written by :func:`write_parquet` or an Arrow
+    file written by :func:`write_arrow` (empty if none)."""
+    if Path(path).suffix == ".arrow":
+        with pa.OSFile(str(path), "rb") as source:
+            return schema_provenance(pa.ipc.open_file(source).schema)
+    return schema_provenance(pq.read_schema(path))
+
+
+def schema_provenance(schema: pa.Schema) -> dict[str, Any]:
+    """The provenance record in a table's schema metadata (empty if none)."""
+    raw = (schema.metadata or {}).get(PROVENANCE_KEY)
     return json.loads(raw) if raw else {}
 
 

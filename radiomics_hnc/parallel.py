@@ -1,16 +1,23 @@
 """Per-patient parallel execution shared by every stage that loops over patients.
 
 joblib's local process pool (loky) is the default; ``backend="dask"`` runs the identical code
-on a Dask cluster given its scheduler address. One patient's failure never stops the others:
-it comes back as a :class:`PatientFailure` that the caller writes to its errors table.
+on a Dask cluster given its scheduler address. A stage that asks for it (``fork_workers``) gets
+local workers forked from its own process instead, on Linux. One patient's failure never stops
+the others: it comes back as a :class:`PatientFailure` that the caller writes to its errors
+table.
 """
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
+import signal
+import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +86,7 @@ def map_patients(
     scheduler: str | None = None,
     description: str = "patients",
     progress: bool = True,
+    fork_workers: bool = False,
 ) -> Iterator[tuple[str, Any]]:
     """Apply ``func`` to each task's argument, yielding ``(patient_id, result)`` as each finishes.
 
@@ -97,6 +105,11 @@ def map_patients(
         ``"loky"`` (local processes) or ``"dask"`` (needs ``scheduler``).
     scheduler
         Dask scheduler address, e.g. ``tcp://10.0.0.1:8786``.
+    fork_workers
+        Local workers are forked from this process (Linux; loky elsewhere), so they start with
+        its modules already imported instead of importing pandas, SimpleITK and PyRadiomics
+        again (~1 s and ~90 MB per worker, a tenth of ``extract --jobs 2`` on 4 patients).
+        Only for stages that run no threaded library unsafe to fork (torch) in this process.
     """
     backend = Backend.parse(backend, "backend")
     if backend == Backend.DASK and not scheduler:
@@ -104,29 +117,53 @@ def map_patients(
             "the dask backend needs a scheduler address", hint="pass --scheduler tcp://HOST:PORT"
         )
     threads = threads_per_worker(jobs) if backend == Backend.LOKY else 1
+    calls = [(func, pid, arg, threads) for pid, arg in tasks]
     with ExitStack() as stack:
+        # Workers start before the progress bar, whose refresh thread must not be forked.
         if backend == Backend.DASK:
             stack.enter_context(_dask_client(scheduler))
             # joblib registers its dask backend only through parallel_config, not Parallel().
             stack.enter_context(joblib.parallel_config(backend="dask"))
-            parallel = joblib.Parallel(return_as="generator_unordered")
+            results: Any = joblib.Parallel(return_as="generator_unordered")(
+                joblib.delayed(_run_one)(*call) for call in calls)
+        elif jobs > 1 and fork_workers and sys.platform == "linux":
+            results = _forked_results(stack, calls, jobs)
         elif jobs > 1:
-            parallel = joblib.Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
+            results = joblib.Parallel(n_jobs=jobs, backend="loky",
+                                      return_as="generator_unordered")(
+                joblib.delayed(_run_one)(*call) for call in calls)
         else:
-            parallel = None
+            results = (_run_one(*call) for call in calls)
         bar = stack.enter_context(_progress(progress))
         failures = 0
         task_id = bar.add_task(description, total=len(tasks), failed=0)
-        if parallel is None:
-            results: Any = (_run_one(func, pid, arg, threads) for pid, arg in tasks)
-        else:
-            results = parallel(
-                joblib.delayed(_run_one)(func, pid, arg, threads) for pid, arg in tasks
-            )
         for patient_id, result in results:
             failures += isinstance(result, PatientFailure)
             bar.update(task_id, advance=1, failed=failures)
             yield patient_id, result
+
+
+def _forked_results(stack: ExitStack, calls: list[tuple], jobs: int) -> Iterator[Any]:
+    """``_run_one(*call)`` of every call on ``jobs`` workers forked from this process, in
+    completion order; the pool is shut down (pending calls cancelled) when ``stack`` closes."""
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
+    stack.callback(pool.shutdown, wait=True, cancel_futures=True)
+    futures = [pool.submit(_run_one, *call) for call in calls]  # forks the workers now
+    return (future.result() for future in as_completed(futures))
+
+
+#: prctl option: the signal a process receives when its parent dies (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initialiser: be killed with the run's process, as loky's workers are. A forked
+    worker shares the run's open files (its stage lock among them) and would otherwise wait
+    for work forever once the run is killed, so a rerun would find the stage busy."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the run died before prctl took effect
+        os._exit(1)
 
 
 def _progress(enabled: bool) -> Progress:

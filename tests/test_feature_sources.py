@@ -202,7 +202,7 @@ def test_a_second_concurrent_extract_is_refused_and_the_tables_have_one_settings
     lesions = pd.read_parquet(ws / "features" / "lesions.parquet")
     assert lesions["patient_id"].nunique() == 6
     assert (lesions["too_small"] == (lesions["MASK_volume_ml"] < 0.3)).all()
-    caches = [read_provenance(p) for p in (ws / "features" / "cache").glob("*.parquet")]
+    caches = [read_provenance(p) for p in (ws / "features" / "cache").glob("*.arrow")]
     assert len({c["fingerprint"] for c in caches}) == 1  # one settings set, same images
     assert not owner.exists()
     again = subprocess.run([sys.executable, "-c", CLI, "--quiet", "extract", str(ws),

@@ -138,11 +138,11 @@ def test_rerun_after_kill_9_matches_an_uninterrupted_run(tmp_path):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cache = ws / "features" / "cache"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(cache.glob("*.parquet"))) < 2:
+    while time.monotonic() < deadline and len(list(cache.glob("*.arrow"))) < 2:
         time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    done_before = {p.stem for p in cache.glob("*.parquet")}
+    done_before = {p.stem for p in cache.glob("*.arrow")}
     assert 2 <= len(done_before) < 8, "the kill must land in the middle of the run"
     assert not (ws / "features" / "lesions.parquet").exists()
     resumed = extract_features(ws)

@@ -36,7 +36,7 @@ from radiomics_hnc.errors import ConfigError, InputDataError
 from radiomics_hnc.features.configs import MODALITIES, FeatureConfigs, validate_params
 from radiomics_hnc.features.extract import PatientTask, build_tasks, extract_patient
 from radiomics_hnc.features.lesions import MIN_LESION_VOLUME_ML
-from radiomics_hnc.features.tables import patients_table
+from radiomics_hnc.features.tables import lesions_frame, patients_table
 from radiomics_hnc.io import read_image, read_provenance, write_image
 from radiomics_hnc.mask_sources import UNKNOWN, MaskSource, folder_source
 from radiomics_hnc.parallel import PatientFailure, map_patients
@@ -95,8 +95,8 @@ def _perturbed_patient(args: tuple[PatientTask, str, int]) -> dict:
         image.CopyInformation(labels)
         path = write_image(image, patient_file(Path(folder) / variant, task.patient_id,
                                                ".nii.gz"))
-        frame, _, _ = extract_patient(dataclasses.replace(task, mask_path=str(path)))
-        rows[variant] = frame
+        table, _, _ = extract_patient(dataclasses.replace(task, mask_path=str(path)))
+        rows[variant] = table
     return {"lesions": rows, "seconds": time.perf_counter() - start}
 
 
@@ -191,8 +191,8 @@ def perturbation_icc(workspace: Path, extraction: RecordedExtraction, patient_id
         return pd.DataFrame(columns=["feature", "icc_perturbation", "ci_low_perturbation",
                                      "ci_high_perturbation", "n_perturbation"]), summary
     manifest = ws.eligible_manifest()
-    tables = [patients_table(pd.concat([f for f in lesions[v] if len(f)], ignore_index=True),
-                             manifest, done).set_index("patient_id") for v in VARIANTS]
+    tables = [patients_table(lesions_frame(lesions[v]), manifest, done).set_index("patient_id")
+              for v in VARIANTS]
     return _icc_table(tables, "perturbation"), summary
 
 

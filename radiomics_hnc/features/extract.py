@@ -2,8 +2,8 @@
 
 Each patient's images are read once; every lesion is extracted on its own neighbourhood (see
 :mod:`radiomics_hnc.features.pyradiomics_engine`). A worker writes the patient's lesion rows to
-``<features folder>/cache/<PID>.parquet`` (atomically) as soon as it finishes, with a
-fingerprint of the content of its images (SHA-256) and of the settings (feature config hash,
+``<features folder>/cache/<PID>.arrow`` (an Arrow IPC file, atomically) as soon as it finishes,
+with a fingerprint of the content of its images (SHA-256) and of the settings (feature config hash,
 minimum lesion size, seed, software versions). A rerun skips patients whose fingerprint is
 unchanged, so an interrupted run (even ``kill -9``) loses only the patients in flight. Failed
 patients are not cached: they are retried by the next run.
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import SimpleITK as sitk
 
 from radiomics_hnc.errors import InputDataError, RadiomicsHNCError
@@ -47,14 +48,22 @@ from radiomics_hnc.features.lesions import (
     find_lesions,
 )
 from radiomics_hnc.features.pyradiomics_engine import LesionFeatureExtractor
-from radiomics_hnc.features.tables import errors_table, order_lesion_columns, patients_table
+from radiomics_hnc.features.tables import (
+    errors_table,
+    lesions_frame,
+    patient_lesion_table,
+    patients_table,
+)
 from radiomics_hnc.geometry import Grid
 from radiomics_hnc.io import (
     file_sha256,
     provenance,
+    read_arrow,
     read_image,
     read_provenance,
+    schema_provenance,
     text_sha256,
+    write_arrow,
     write_parquet,
 )
 from radiomics_hnc.locks import lock_name, stage_lock
@@ -73,10 +82,6 @@ from radiomics_hnc.workspace import Workspace, manifest_records, patient_file
 
 logger = logging.getLogger(__name__)
 
-_STATUS_DTYPES = {"label": "int64", "too_small": "bool", "dose_available": "bool",
-                  "dose_registration_metric": "float64",
-                  "dose_registration_correlation": "float64",
-                  "dose_registration_failed": "boolean"}
 _IMAGE_ROLES = ("ct_path", "pet_path", "mask_path", "planning_ct_path", "dose_path")
 
 
@@ -219,7 +224,7 @@ def _read_checked_images(task: PatientTask) -> tuple[sitk.Image, sitk.Image, sit
     return ct, labels, pet
 
 
-def extract_patient(task: PatientTask) -> tuple[pd.DataFrame, list[dict], dict]:
+def extract_patient(task: PatientTask) -> tuple[pa.Table, list[dict], dict]:
     """Every lesion of one patient: (lesion rows, lesion-level errors, dose registration info).
 
     Raises :class:`InputDataError` for an unreadable CT, PET or label map, one that fails a
@@ -251,7 +256,7 @@ def extract_patient(task: PatientTask) -> tuple[pd.DataFrame, list[dict], dict]:
         "dose_available": dose is not None,
         "dose_registration_metric": float("nan") if dose is None else dose.metric,
         "dose_registration_correlation": float("nan") if dose is None else dose.correlation,
-        "dose_registration_failed": pd.NA if dose is None else dose.failed,
+        "dose_registration_failed": None if dose is None else dose.failed,
     }
     rows = []
     for lesion in lesions:
@@ -259,9 +264,7 @@ def extract_patient(task: PatientTask) -> tuple[pd.DataFrame, list[dict], dict]:
         rows.append({"patient_id": task.patient_id, "center": task.center, **result.row,
                      **registration})
         errors.extend({"patient_id": task.patient_id, **e} for e in result.errors)
-    frame = order_lesion_columns(pd.DataFrame(rows)) if rows else pd.DataFrame(
-        {"patient_id": pd.Series(dtype="string")})
-    return frame, errors, registration
+    return patient_lesion_table(rows), errors, registration
 
 
 def run_patient(task: PatientTask) -> dict:
@@ -275,14 +278,13 @@ def run_patient(task: PatientTask) -> dict:
     inputs = _input_records(task, cached.get("inputs"))
     fingerprint = task.fingerprint(inputs)
     if not task.force and cached.get("fingerprint") == fingerprint:
-        frame = pd.read_parquet(task.cache_path)
-        write_parquet(frame, task.cache_path, {**cached, "inputs": inputs})
+        write_arrow(read_arrow(task.cache_path), task.cache_path, {**cached, "inputs": inputs})
         return {"extracted": False}
-    frame, errors, registration = extract_patient(task)
+    table, errors, registration = extract_patient(task)
     record = provenance(config_hash=task.configs.content_hash, fingerprint=fingerprint,
                         inputs=inputs, errors=errors, registration=registration)
-    write_parquet(frame, task.cache_path, record)
-    return {"extracted": True, "lesions": len(frame), "errors": len(errors)}
+    write_arrow(table, task.cache_path, record)
+    return {"extracted": True, "lesions": table.num_rows, "errors": len(errors)}
 
 
 def _input_records(task: PatientTask, known: dict[str, Any] | None) -> dict[str, Any]:
@@ -324,7 +326,7 @@ def build_tasks(
             patient_id=pid, center=record.get("center") or pid.split("-")[0],
             ct_path=record["ct_path"], pet_path=record["pet_path"], mask_path=mask_path,
             planning_ct_path=record.get("planning_ct_path"), dose_path=record.get("dose_path"),
-            cache_path=str(patient_file(cache_dir, pid, ".parquet")), configs=configs,
+            cache_path=str(patient_file(cache_dir, pid, ".arrow")), configs=configs,
             min_lesion_ml=min_lesion_ml, seed=seed, force=force))
     return tasks, errors
 
@@ -398,7 +400,8 @@ def _run_tasks(tasks: list[PatientTask], errors: list[dict], jobs: int, backend:
     result.skipped = sorted({t.patient_id for t in tasks} - {t.patient_id for t in todo})
     for pid, outcome in map_patients(run_patient, [(t.patient_id, t) for t in todo], jobs=jobs,
                                      backend=backend, scheduler=scheduler,
-                                     description="extract", progress=progress):
+                                     description="extract", progress=progress,
+                                     fork_workers=True):
         if isinstance(outcome, PatientFailure):
             result.failed.append(pid)
             if not outcome.expected:
@@ -417,22 +420,16 @@ def _gather(ws: Workspace, out: Path, tasks: list[PatientTask], errors: list[dic
             record: dict[str, Any], result: ExtractionResult) -> None:
     """Write the three tables, with provenance ``record``, from the cache of every patient
     that did not fail."""
-    frames, done = [], []
+    cached, done = [], []
     failed = set(result.failed)
     for task in tasks:
         if task.patient_id in failed:
             continue
-        frames.append(pd.read_parquet(task.cache_path))
-        errors.extend(read_provenance(task.cache_path).get("errors", []))
+        table = read_arrow(task.cache_path)
+        cached.append(table)
+        errors.extend(schema_provenance(table.schema).get("errors", []))
         done.append(task.patient_id)
-    frames = [f for f in frames if len(f)]
-    lesions = order_lesion_columns(pd.concat(frames, ignore_index=True)) if frames else \
-        pd.DataFrame(columns=["patient_id", "center", "lesion_id", "label"])
-    lesions = lesions.sort_values(["patient_id", "label", "lesion_id"],
-                                  key=_lesion_sort_key).reset_index(drop=True)
-    for column, dtype in _STATUS_DTYPES.items():  # DataFrame.astype would copy every column
-        if column in lesions:
-            lesions[column] = lesions[column].astype(dtype)
+    lesions = lesions_frame(cached)
     tables = {"lesions": lesions, "patients": patients_table(lesions, ws.eligible_manifest(), done),
               "errors": errors_table(errors)}
     for name, table in tables.items():
@@ -440,10 +437,4 @@ def _gather(ws: Workspace, out: Path, tasks: list[PatientTask], errors: list[dic
     # The returned tables are the files as written, so Python and disk users see the same.
     result.lesions, result.patients, result.errors = (
         pd.read_parquet(result.paths[name]) for name in ("lesions", "patients", "errors"))
-
-
-def _lesion_sort_key(column: pd.Series) -> pd.Series:
-    if column.name == "lesion_id":  # GTVn_10 after GTVn_9
-        return column.str.extract(r"(\d+)$")[0].astype(float).fillna(0)
-    return column
 
