@@ -345,7 +345,7 @@ def _read_nifti(path: Path, patient_id: str | None, pixel_type: int | None
             image = (_blank_image(reader, layout, pixel_type)
                      if reader is not None and _can_hold(path, compressed, expected) else None)
             memory = _voxel_memory(image) if image is not None else None
-            if memory is None:  # not plain: the file's bytes, for ITK's reader and the scan
+            if memory is None:  # not plain: the bytes, for ITK's reader and the NaN/inf scan
                 image, contents = None, head + stream.read(max(expected - len(head), 0))
                 held = len(contents)
             else:
