@@ -6,8 +6,10 @@ leaves a truncated file and every file says which software and settings made it.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
+import math
 import os
 import struct
 import tempfile
@@ -17,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -217,8 +219,8 @@ def read_image(
     NaN or infinite voxels of float data are replaced by 0 (niftilib's ``nifti_read_buffer``
     does this whatever pixel type is asked for), which turns a corrupt image into a plausible
     one. A NIfTI file is decompressed once, here: a plain one (3-D, one component, unscaled,
-    little-endian, the pixel type ITK would give) is built from those bytes with ITK's own
-    header geometry; any other goes to ITK's reader, with the NaN/inf voxels it zeroes put
+    little-endian, the pixel type ITK would give) straight into the image, which gets ITK's
+    own header geometry; any other goes to ITK's reader, with the NaN/inf voxels it zeroes put
     back, so that validation can count and refuse them.
     """
     path = Path(path)
@@ -227,11 +229,9 @@ def read_image(
             "image file not found", patient_id=patient_id, path=path,
             hint="check the dataset folder or rerun discover",
         )
-    contents, layout = _file_contents(path, patient_id)
-    if contents is not None and layout is not None:
-        image = _image_from_contents(path, contents, layout, pixel_type, patient_id)
-        if image is not None:
-            return image
+    image, contents, layout = _read_nifti(path, patient_id, pixel_type)
+    if image is not None:
+        return image
     non_finite = _non_finite_voxels(contents, layout)
     del contents  # ITK reads the file again: do not hold both copies
     try:
@@ -338,84 +338,155 @@ MAX_TRAILING_BYTES = 1 << 20
 _CHUNK = 1 << 20
 
 
-def _file_contents(path: Path, patient_id: str | None
-                   ) -> tuple[bytes | None, _NiftiLayout | None]:
-    """The decompressed bytes of a NIfTI file and the layout its header describes, raising if
-    the stream is truncated or corrupt; (None, None) for other files, left to ITK.
+#: Bytes read before the header is parsed: a NIfTI-2 header and its extension flag.
+_HEAD_BYTES = _NIFTI2_HEADER_BYTES + 4
 
+
+def _read_nifti(path: Path, patient_id: str | None, pixel_type: int | None
+                ) -> tuple[sitk.Image | None, bytes | None, _NiftiLayout | None]:
+    """Read a NIfTI file once: the image itself when it is plain (see :func:`read_image`), else
+    the file's bytes and layout, for ITK's reader and the NaN/inf scan; (None, None, None) for
+    other files, left to ITK.
+
+    A plain image is allocated once and its voxels are decompressed straight into its buffer.
     zlib-ng inflates about twice as fast as the standard library's zlib, as fast as ITK's own
-    reader: this single decompression replaces ITK's. The stream is read to its end (the
-    gzip checksum is verified there), but never beyond what the NIfTI header describes plus
+    reader: this single decompression replaces ITK's. The stream is read to its end (the gzip
+    checksum is verified there), but never beyond what the NIfTI header describes plus
     :data:`MAX_TRAILING_BYTES`, so a small file that inflates to tens of gigabytes (a
     decompression bomb) is refused instead of filling the worker's memory; a ``.gz`` that is
     not NIfTI is only checked, in chunks, and left to ITK.
+
+    Raises :class:`InputDataError` when the stream is truncated or corrupt, or when the file
+    holds fewer voxel bytes than its header describes (ITK would fill the rest with zeros).
     """
-    nifti = _is_nifti(path)
-    if not path.name.lower().endswith(".gz"):
-        contents = path.read_bytes() if nifti else None
-        return contents, _nifti_layout(contents) if contents is not None else None
+    compressed, nifti = path.name.lower().endswith(".gz"), _is_nifti(path)
+    if not (compressed or nifti):
+        return None, None, None
     try:
-        with gzip_ng.open(path, "rb") as stream:
-            head = stream.read(_NIFTI2_HEADER_BYTES + 4)
+        with gzip_ng.open(path, "rb") if compressed else open(path, "rb") as stream:
+            head = stream.read(_HEAD_BYTES)
             layout = _nifti_layout(head) if nifti else None
             expected = layout.total_bytes if layout is not None else None
-            if expected is not None and expected > MAX_IMAGE_BYTES + _NIFTI2_HEADER_BYTES + 4:
+            if layout is None or expected is None:
+                if compressed:
+                    _read_to_end(stream, None, path, patient_id)
+                return None, None, None
+            if expected > MAX_IMAGE_BYTES + _HEAD_BYTES:
                 raise InputDataError(
                     f"image header describes {expected} bytes, more than the "
                     f"{MAX_IMAGE_BYTES} this package reads", patient_id=patient_id, path=path,
                     hint="the header is damaged; re-export the image")
-            body = stream.read(max(expected - len(head), 0)) if expected is not None else b""
-            trailing = 0
-            while chunk := stream.read(_CHUNK):
-                trailing += len(chunk)
-                if expected is not None and trailing > MAX_TRAILING_BYTES:
-                    raise InputDataError(
-                        f"image holds more than {MAX_TRAILING_BYTES} bytes beyond the "
-                        f"{expected} its header describes", patient_id=patient_id, path=path,
-                        hint="the file is damaged or not what its header says; re-export it")
+            reader = (_header_reader(path) if layout.dtype is not None and layout.single_file
+                      else None)
+            image = (_blank_image(reader, layout, pixel_type)
+                     if reader is not None and _can_hold(path, compressed, expected) else None)
+            memory = _voxel_memory(image) if image is not None else None
+            if memory is None:  # not plain: the bytes, for ITK's reader and the NaN/inf scan
+                image, contents = None, head + stream.read(max(expected - len(head), 0))
+                held = len(contents)
+            else:
+                contents = None
+                held = layout.data_offset + _fill(stream, head, layout.data_offset, memory)
+            if compressed:
+                _read_to_end(stream, expected, path, patient_id)
     except (OSError, EOFError, zlib.error, zlib_ng.error) as exc:
+        if not compressed:
+            raise
         raise InputDataError(
             f"compressed image is truncated or corrupt ({exc})", patient_id=patient_id,
             path=path, hint="the file was cut short (interrupted copy?); copy it again",
         ) from exc
-    return (head + body, layout) if expected is not None else (None, None)
+    needed = _voxel_bytes(reader, layout) if reader is not None else 0
+    if held - layout.data_offset < needed:
+        raise InputDataError(
+            f"image is truncated: its header describes {needed} bytes of voxels, the file "
+            f"holds {max(held - layout.data_offset, 0)}", patient_id=patient_id, path=path,
+            hint="the file was cut short (interrupted copy?); copy it again",
+        )
+    return image, contents, layout
 
 
-def _image_from_contents(path: Path, contents: bytes, layout: _NiftiLayout,
-                         pixel_type: int | None, patient_id: str | None) -> sitk.Image | None:
-    """The image ITK would read from ``path``, built from its decompressed ``contents`` (the
-    geometry and header metadata come from ITK's header reading, so qform/sform are ITK's;
-    only the reader's ITK_original_direction/spacing entries, which Python sees as
-    "[UNKNOWN_PRINT_CHARACTERISTICS]", are not copied); None for files this does not cover
-    (scaled, vector, not 3-D, big-endian, another pixel type asked for), which ITK reads.
+#: Deflate's largest compression ratio (a 258-byte match in under 2 bits, RFC 1951).
+_MAX_DEFLATE_RATIO = 1032
 
-    Raises :class:`InputDataError` when the file holds fewer voxel bytes than its header
-    describes: ITK would fill the rest with zeros.
-    """
-    if layout.dtype is None or not layout.single_file:
-        return None
+
+def _can_hold(path: Path, compressed: bool, total_bytes: int) -> bool:
+    """Whether ``path`` may hold the ``total_bytes`` its header describes, checked before an
+    image that large is allocated (and zero-filled) for it, so that a damaged or hostile header
+    cannot make a small file take gigabytes of memory: a ``.nii`` must be that long; a ``.gz``
+    must give that size in its gzip trailer (ISIZE, the size modulo 2**32) and be large enough
+    to inflate to it (a file of several gzip members, or with bytes after the voxels, does
+    not). Other files are read as bytes, as far as they go."""
+    size = path.stat().st_size
+    if not compressed:
+        return size >= total_bytes
+    with open(path, "rb") as raw:
+        raw.seek(-4, os.SEEK_END)
+        (isize,) = struct.unpack("<I", raw.read(4))
+    return isize == total_bytes % (1 << 32) and total_bytes <= size * _MAX_DEFLATE_RATIO
+
+
+def _fill(stream: BinaryIO, head: bytes, start: int, memory: np.ndarray) -> int:
+    """Copy a file's bytes from offset ``start`` on into ``memory``: those already in ``head``,
+    then the rest from ``stream``, a chunk at a time (no full-size intermediate copy); the
+    number copied, fewer than the size of ``memory`` where the file ends first."""
+    with memoryview(memory) as view:
+        from_head = head[start:start + len(view)]
+        view[:len(from_head)] = from_head
+        filled = len(from_head)
+        if start > len(head):  # header extensions longer than ``head``: skip them
+            stream.seek(start)
+        while filled < len(view) and (count := stream.readinto(view[filled:filled + _CHUNK])):
+            filled += count
+    return filled
+
+
+def _read_to_end(stream: BinaryIO, expected: int | None, path: Path,
+                 patient_id: str | None) -> None:
+    """Read the rest of a gzip stream, in chunks, so that its checksum is verified; for a NIfTI
+    file (``expected`` bytes described), refuse more than :data:`MAX_TRAILING_BYTES`."""
+    trailing = 0
+    while chunk := stream.read(_CHUNK):
+        trailing += len(chunk)
+        if expected is not None and trailing > MAX_TRAILING_BYTES:
+            raise InputDataError(
+                f"image holds more than {MAX_TRAILING_BYTES} bytes beyond the "
+                f"{expected} its header describes", patient_id=patient_id, path=path,
+                hint="the file is damaged or not what its header says; re-export it")
+
+
+def _header_reader(path: Path) -> sitk.ImageFileReader | None:
+    """ITK's reader of ``path`` after reading its header (size, pixel type, geometry,
+    metadata), or None where ITK cannot read that header."""
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
         reader.ReadImageInformation()
     except RuntimeError:
         return None
-    size = reader.GetSize()
-    count = int(np.prod(size)) * reader.GetNumberOfComponents()
-    needed, held = count * layout.dtype.itemsize, len(contents) - layout.data_offset
-    if needed > held:
-        raise InputDataError(
-            f"image is truncated: its header describes {needed} bytes of voxels, the file "
-            f"holds {max(held, 0)}", patient_id=patient_id, path=path,
-            hint="the file was cut short (interrupted copy?); copy it again",
-        )
+    return reader
+
+
+def _voxel_bytes(reader: sitk.ImageFileReader, layout: _NiftiLayout) -> int:
+    """Bytes of voxel data ITK reads for the header ``reader`` has read."""
+    return math.prod(reader.GetSize()) * reader.GetNumberOfComponents() * layout.dtype.itemsize
+
+
+def _blank_image(reader: sitk.ImageFileReader, layout: _NiftiLayout,
+                 pixel_type: int | None) -> sitk.Image | None:
+    """A zero image to decompress a plain NIfTI file into (3-D, one component, unscaled,
+    little-endian, stored as the pixel type ITK gives, the one asked for if any, and as many
+    voxel bytes as the header's bitpix says), with the geometry and header metadata of ITK's
+    header reading, so qform/sform are ITK's (only the reader's ITK_original_direction/spacing
+    entries, which Python sees as "[UNKNOWN_PRINT_CHARACTERISTICS]", are not copied); None
+    for other files, which ITK reads."""
     if (reader.GetDimension() != 3 or reader.GetNumberOfComponents() != 1
-            or not layout.unscaled or layout.dtype.byteorder == ">"):
+            or not layout.unscaled or layout.dtype.byteorder == ">"
+            or pixel_type not in (None, reader.GetPixelID())
+            or layout.data_offset + _voxel_bytes(reader, layout) != layout.total_bytes):
         return None
-    voxels = np.frombuffer(contents, layout.dtype, count, layout.data_offset)
-    image = sitk.GetImageFromArray(voxels.reshape(size[::-1]))
-    if image.GetPixelID() != reader.GetPixelID() or (
-            pixel_type is not None and pixel_type != image.GetPixelID()):
+    image = sitk.Image(reader.GetSize(), reader.GetPixelID())
+    if sitk.GetArrayViewFromImage(image).dtype != layout.dtype:
         return None
     image.SetSpacing(reader.GetSpacing())
     image.SetOrigin(reader.GetOrigin())
@@ -423,6 +494,25 @@ def _image_from_contents(path: Path, contents: bytes, layout: _NiftiLayout,
     for key in reader.GetMetaDataKeys():
         image.SetMetaData(key, reader.GetMetaData(key))
     return image
+
+
+def _voxel_memory(image: sitk.Image) -> np.ndarray | None:
+    """The pixel buffer of an image :func:`_blank_image` has just allocated, as writable bytes;
+    None if SimpleITK's view is not that buffer (then the file goes to ITK's reader).
+
+    SimpleITK only gives read-only views of an image's buffer (``GetArrayViewFromImage``), and
+    ``GetImageFromArray`` zero-fills a new image and copies the array into it. Writing at the
+    view's address through ctypes is safe here: no other image shares a freshly allocated
+    buffer (SimpleITK shares buffers only between shallow copies, and copies on write), and the
+    caller holds the image while it writes. The first voxel is set through that address and read
+    back through ITK, so a SimpleITK whose view is a copy is noticed before anything is written
+    into freed memory.
+    """
+    view = sitk.GetArrayViewFromImage(image)
+    memory = np.frombuffer((ctypes.c_char * view.nbytes).from_address(view.ctypes.data),
+                           np.uint8)
+    memory[0] = 1
+    return memory if image.GetPixel((0, 0, 0)) != 0 else None
 
 
 def _non_finite_voxels(contents: bytes | None,

@@ -5,7 +5,11 @@ metadata), and still refuse truncated or corrupt files."""
 from __future__ import annotations
 
 import gzip
+import re
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,3 +142,84 @@ def test_decompression_bomb_is_refused_before_it_fills_memory(tmp_path):
     claimed.write_bytes(gzip.compress(bytes(huge)))
     with pytest.raises(InputDataError, match=r"header describes .* bytes, more than"):
         read_image(claimed, "P1")
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_plain_nifti_is_decompressed_into_the_image_without_itk_reading_it(
+        tmp_path, monkeypatch, suffix):
+    path = tmp_path / f"image{suffix}"
+    sitk.WriteImage(_oblique_image("int16"), str(path))
+    itk = sitk.ReadImage(str(path))
+
+    def itk_reader_not_expected(*args):
+        raise AssertionError("ITK's reader read a plain NIfTI file")
+
+    monkeypatch.setattr(sitk, "ReadImage", itk_reader_not_expected)
+    assert_same_image(read_image(path), itk)
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_voxels_after_a_long_header_extension_are_read_as_itk_reads_them(tmp_path, suffix):
+    """A 1 kB header extension (a comment) between the header and the voxels is skipped."""
+    plain = tmp_path / "plain.nii"
+    sitk.WriteImage(_oblique_image("int16"), str(plain))
+    data = plain.read_bytes()
+    extension = struct.pack("<2i", 1008, 6) + b"x" * 1000
+    extended = bytearray(data[:348] + b"\x01\0\0\0" + extension + data[352:])
+    extended[108:112] = struct.pack("<f", 352 + len(extension))
+    path = tmp_path / f"extended{suffix}"
+    path.write_bytes(gzip.compress(bytes(extended)) if suffix == ".nii.gz" else bytes(extended))
+    assert_same_image(read_image(path), sitk.ReadImage(str(path)))
+
+
+def test_simpleitk_view_that_is_not_the_image_buffer_sends_the_file_to_itk(
+        tmp_path, monkeypatch):
+    """The voxels are written at the address of SimpleITK's read-only view of the image buffer;
+    should a SimpleITK version hand out a copy instead, the image would stay zero: ITK's reader
+    reads the file then."""
+    path = tmp_path / "image.nii.gz"
+    sitk.WriteImage(_oblique_image("float32"), str(path))
+    view = sitk.GetArrayViewFromImage
+    monkeypatch.setattr(sitk, "GetArrayViewFromImage", lambda image: view(image).copy())
+    assert_same_image(read_image(path), sitk.ReadImage(str(path)))
+
+
+_PEAK_MEMORY_SCRIPT = """
+import resource, sys
+from radiomics_hnc.errors import InputDataError
+from radiomics_hnc.io import read_image
+for path in sys.argv[1:]:
+    try:
+        read_image(path)
+    except InputDataError as exc:
+        print(exc)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, "MB")
+"""
+
+
+def test_header_describing_more_than_the_file_holds_allocates_nothing_that_large(tmp_path):
+    """A damaged or hostile header describing a 2 GiB image in a small file is refused as
+    before, without a 2 GiB image being allocated for it: a .nii shorter than that, a .gz whose
+    trailer gives another size, or one too small to inflate to it (trailer forged)."""
+    voxels = np.random.default_rng(5).integers(0, 256, 2_200_000, dtype=np.uint8)
+    image = tmp_path / "whole.nii"
+    sitk.WriteImage(sitk.GetImageFromArray(voxels.reshape(22, 100, 1000)), str(image))
+    header = bytearray(image.read_bytes())
+    header[40:56] = struct.pack("<8h", 3, 1024, 1024, 1024, 1, 1, 1, 1)
+    header[70:74] = struct.pack("<2h", 4, 16)  # int16: 2 GiB of voxels
+    short, damaged, forged = (tmp_path / name for name in ("short.nii", "damaged.nii.gz",
+                                                          "forged.nii.gz"))
+    short.write_bytes(bytes(header))
+    damaged.write_bytes(gzip.compress(bytes(header), compresslevel=1))
+    assert damaged.stat().st_size * 1032 > 2 << 30  # large enough to inflate to 2 GiB
+    small = gzip.compress(bytes(header[:400_000]))  # ITK checks the trailer of a smaller one
+    forged.write_bytes(small[:-4] + struct.pack("<I", (352 + (2 << 30)) & 0xFFFFFFFF))
+    run = subprocess.run([sys.executable, "-c", _PEAK_MEMORY_SCRIPT, str(short), str(damaged),
+                          str(forged)], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1])
+    lines = run.stdout.splitlines()
+    assert re.search(r"short\.nii: image is truncated: its header describes 2147483648 bytes",
+                     lines[0])
+    assert re.search(r"damaged\.nii\.gz: image is truncated: its header describes", lines[1])
+    assert re.search(r"forged\.nii\.gz: compressed image is truncated or corrupt", lines[2])
+    assert int(lines[3].split()[0]) < 1024, run.stdout
