@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -11,6 +12,7 @@ import SimpleITK as sitk
 from radiomics.featureextractor import RadiomicsFeatureExtractor
 
 from radiomics_hnc.errors import ConfigError
+from radiomics_hnc.features import dose as dose_module
 from radiomics_hnc.features.configs import load_feature_configs
 from radiomics_hnc.features.dose import dvh_metrics, map_dose
 from radiomics_hnc.features.geometry import LesionMask
@@ -19,7 +21,7 @@ from radiomics_hnc.features.lesions import find_lesions
 from radiomics_hnc.features.pet import PEAK_RADIUS_MM, mask_on_grid, suv_metrics
 from radiomics_hnc.features.pyradiomics_engine import LesionFeatureExtractor
 from radiomics_hnc.geometry import Grid
-from tests.features_phantoms import LESIONS, dose_gy, make_patient
+from tests.features_phantoms import LESIONS, anatomy_hu, dose_gy, make_patient
 
 radiomics.setVerbosity(logging.ERROR)
 
@@ -227,6 +229,40 @@ def test_dose_mapping_recovers_a_known_rigid_offset(patient):
     # Fall-off 1.5 Gy/mm: 2 Gy allows the sub-voxel (~1 mm) registration error of this tiny
     # phantom, while mapping the dose the wrong way round would be off by ~16 Gy.
     assert np.abs(dose[lesion.mask.array] - expected).max() < 2.0
+
+
+def _neck_on_a_couch(shift_mm: np.ndarray, rng: np.random.Generator) -> sitk.Image:
+    """A registration image (4 mm voxels, 512 mm field of view): a 10 cm neck moved by
+    ``shift_mm``, lying above a couch plate that stays where the scanner has it."""
+    spacing, size, origin = 4.0, (128, 128, 40), (-256.0, -256.0, -80.0)
+    axes = [o + spacing * np.arange(n) for n, o in zip(size, origin, strict=True)]
+    z, y, x = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
+    hu = anatomy_hu(z - shift_mm[2], y - shift_mm[1], x - shift_mm[0], rng)
+    hu[np.abs(z - shift_mm[2] - 10.0) > 50.0] = -1000.0
+    plate = (y >= 50.0) & (y < 62.0)
+    hu[plate] = np.maximum(hu[plate], 120.0)
+    image = sitk.GetImageFromArray(hu.astype(np.float32))
+    image.SetSpacing((spacing,) * 3)
+    image.SetOrigin(origin)
+    return image
+
+
+def test_registration_follows_the_patient_not_the_couch():
+    """The couch is fixed in each scanner while the patient moves with the set-up offset; a
+    metric sampled over the whole image aligns the couches and leaves the patient's vertical
+    offset (here 4.5 mm) uncorrected, so the dose lands mm away from where it was planned."""
+    rng = np.random.default_rng(0)
+    shift = np.array([6.0, -4.5, 3.0])
+    fixed, moving = _neck_on_a_couch(np.zeros(3), rng), _neck_on_a_couch(shift, rng)
+    assert dose_module.body_mask(fixed) is not None
+
+    def vertical_error(settings: dose_module.RegistrationSettings) -> float:
+        transform, _, _ = dose_module._register(fixed, moving, 0, settings)
+        return abs(transform.TransformPoint((0.0, 0.0, 0.0))[1] - shift[1])
+
+    assert vertical_error(dose_module.REGISTRATION) < 1.0
+    whole_image = dataclasses.replace(dose_module.REGISTRATION, body_only=False)
+    assert vertical_error(whole_image) > 3.0
 
 
 def test_dose_cut_to_the_lesions_maps_the_same_dose_in_less_memory(patient):
