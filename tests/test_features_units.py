@@ -263,6 +263,11 @@ def test_registration_follows_the_patient_not_the_couch():
     assert vertical_error(dose_module.REGISTRATION) < 1.0
     whole_image = dataclasses.replace(dose_module.REGISTRATION, body_only=False)
     assert vertical_error(whole_image) > 3.0
+    # The check of the result: the misaligned couches must not flag a good registration.
+    transform, _, body = dose_module._register(fixed, moving, 0, dose_module.REGISTRATION)
+    correlation = dose_module.alignment_correlation
+    assert correlation(fixed, moving, transform, body) >= dose_module.MIN_REGISTRATION_CORRELATION
+    assert correlation(fixed, moving, transform) < dose_module.MIN_REGISTRATION_CORRELATION
 
 
 def test_dose_cut_to_the_lesions_maps_the_same_dose_in_less_memory(patient):
