@@ -62,7 +62,7 @@ def _peak_rss_mb() -> float:
     return max(children, me)
 
 
-def _generated(folder: Path, patients: int, jobs: int) -> Path:
+def generated_full_scale_cohort(folder: Path, patients: int, jobs: int) -> Path:
     """The dataset folder of the ``patients``-patient full-scale cohort (seed 20) in
     ``folder``, generated unless a finished one of that size is there."""
     parameters = folder / "ground_truth" / "parameters.json"  # written last
@@ -138,7 +138,7 @@ def main() -> int:
     work = (Path(args.workdir) if args.workdir else
             Path(tempfile.mkdtemp(prefix="bench_full_scale_")))
     start = time.perf_counter()
-    cohort = _generated(work / "cohort", args.patients, args.jobs)
+    cohort = generated_full_scale_cohort(work / "cohort", args.patients, args.jobs)
     generation = time.perf_counter() - start
     print(f"generated {args.patients} full-scale patients in {generation:.0f} s", flush=True)
     start = time.perf_counter()

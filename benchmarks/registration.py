@@ -7,10 +7,12 @@ cube around the oropharynx, between where the registration and the truth send a 
 in the planning CT. Both settings register the same images in the same run (one thread, as in
 extraction), images read and averaged once. Writes benchmarks/results/registration.json.
 
-    python -m benchmarks.registration --cohort DIR [--patients 25]
+    python -m benchmarks.registration [--cohort DIR] [--patients 25]
 
 ``DIR`` is a generated full-scale cohort (``benchmarks/work/full_scale/cohort`` after
-``python -m benchmarks.full_scale --workdir benchmarks/work/full_scale``).
+``python -m benchmarks.full_scale --workdir benchmarks/work/full_scale``: the figures in the
+README); without one, 50 full-scale patients (seed 20) are generated into
+``benchmarks/work/registration`` first (about half have a plan dose) and kept for reruns.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from benchmarks.full_scale import generated_full_scale_cohort
 from radiomics_hnc.features import dose
 from radiomics_hnc.io import read_image, write_json
 from radiomics_hnc.synth.centers import FOV_CENTER_MM
@@ -74,12 +77,15 @@ def _evaluate(cases: list[dict], settings: dose.RegistrationSettings) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cohort", required=True, type=Path)
+    parser.add_argument("--cohort", type=Path, help="a generated full-scale cohort (default: "
+                        "generate one)")
     parser.add_argument("--patients", type=int, default=25)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
+    cohort = args.cohort or generated_full_scale_cohort(
+        Path(__file__).parent / "work" / "registration", 50, jobs=2).parent
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-    cases = _cases(args.cohort, args.patients)
+    cases = _cases(cohort, args.patients)
     # Interleaved twice so that a slower spell of a shared machine hits both sides.
     runs = {"shipped": [], "baseline": []}
     for _ in range(2):
