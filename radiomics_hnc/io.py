@@ -119,8 +119,9 @@ def write_arrow(table: pa.Table, path: str | Path,
 
 
 def read_arrow(path: str | Path) -> pa.Table:
-    """The table of an Arrow IPC file written by :func:`write_arrow`, checked for consistency
-    (a damaged file raises ``pyarrow.ArrowInvalid`` instead of giving wrong values)."""
+    """The table of an Arrow IPC file written by :func:`write_arrow`, its structure checked
+    (a file damaged there raises ``pyarrow.ArrowInvalid``; the format has no checksum, so a
+    changed value inside a column is not seen)."""
     with pa.OSFile(str(path), "rb") as source:
         table = pa.ipc.open_file(source).read_all()
     table.validate(full=True)

@@ -18,6 +18,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -106,10 +107,11 @@ def map_patients(
     scheduler
         Dask scheduler address, e.g. ``tcp://10.0.0.1:8786``.
     fork_workers
-        Local workers are forked from this process (Linux; loky elsewhere), so they start with
-        its modules already imported instead of importing pandas, SimpleITK and PyRadiomics
-        again (~1 s and ~90 MB per worker, a tenth of ``extract --jobs 2`` on 4 patients).
-        Only for stages that run no threaded library unsafe to fork (torch) in this process.
+        Local workers are forked from this process, so they start with its modules already
+        imported instead of importing pandas, SimpleITK and PyRadiomics again (~1 s and ~90 MB
+        per worker, a tenth of ``extract --jobs 2`` on 4 patients). Only on Linux and while
+        torch is not loaded here (its OpenMP threads do not survive a fork; ``run`` trains and
+        predicts before it extracts): loky otherwise. For stages whose workers run no torch.
     """
     backend = Backend.parse(backend, "backend")
     if backend == Backend.DASK and not scheduler:
@@ -126,7 +128,7 @@ def map_patients(
             stack.enter_context(joblib.parallel_config(backend="dask"))
             results: Any = joblib.Parallel(return_as="generator_unordered")(
                 joblib.delayed(_run_one)(*call) for call in calls)
-        elif jobs > 1 and fork_workers and sys.platform == "linux":
+        elif jobs > 1 and fork_workers and sys.platform == "linux" and "torch" not in sys.modules:
             results = _forked_results(stack, calls, jobs)
         elif jobs > 1:
             results = joblib.Parallel(n_jobs=jobs, backend="loky",
@@ -145,22 +147,38 @@ def map_patients(
 
 def _forked_results(stack: ExitStack, calls: list[tuple], jobs: int) -> Iterator[Any]:
     """``_run_one(*call)`` of every call on ``jobs`` workers forked from this process, in
-    completion order; the pool is shut down (pending calls cancelled) when ``stack`` closes."""
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_die_with_parent, initargs=(os.getpid(),))
+    completion order; the pool is shut down (pending calls cancelled, running ones finished)
+    when ``stack`` closes."""
+    pool = ProcessPoolExecutor(min(jobs, max(len(calls), 1)),
+                               mp_context=multiprocessing.get_context("fork"),
+                               initializer=_prepare_worker, initargs=(os.getpid(),))
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)
     futures = [pool.submit(_run_one, *call) for call in calls]  # forks the workers now
-    return (future.result() for future in as_completed(futures))
+    return _completed(futures)
+
+
+def _completed(futures: list) -> Iterator[Any]:
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+    except BrokenProcessPool as exc:  # a worker was killed: every pending call fails with it
+        raise RadiomicsHNCError(
+            "a worker process was killed (out of memory, or a crash in a native library)",
+            hint="patients already finished are kept; rerun, with fewer --jobs if memory is "
+            "short") from exc
 
 
 #: prctl option: the signal a process receives when its parent dies (linux/prctl.h).
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent: int) -> None:
-    """Worker initialiser: be killed with the run's process, as loky's workers are. A forked
-    worker shares the run's open files (its stage lock among them) and would otherwise wait
-    for work forever once the run is killed, so a rerun would find the stage busy."""
+def _prepare_worker(parent: int) -> None:
+    """Forked worker initialiser: be killed with the run's process, as loky's workers are (a
+    forked worker shares the run's open files, its stage lock among them, and would otherwise
+    wait for work forever once the run is killed, so a rerun would find the stage busy); leave
+    Ctrl-C to the run, which cancels what has not started (each worker would print a
+    KeyboardInterrupt traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the run died before prctl took effect
         os._exit(1)

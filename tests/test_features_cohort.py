@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import radiomics
 import SimpleITK as sitk
@@ -150,6 +151,33 @@ def test_rerun_after_kill_9_matches_an_uninterrupted_run(tmp_path):
     uninterrupted = extract_features(ws, force=True)
     pd.testing.assert_frame_equal(resumed.lesions, uninterrupted.lesions, check_exact=True)
     pd.testing.assert_frame_equal(resumed.patients, uninterrupted.patients)
+
+
+def test_a_damaged_cache_is_reported_removed_and_recomputed(tmp_path, monkeypatch):
+    """A cache file current by its footer but damaged inside must not stop the run (nor every
+    rerun): the patient is reported and left out, the file removed, the next run recomputes."""
+    from radiomics_hnc.features import extract as extract_module
+
+    ws = many_patient_workspace(tmp_path, 2, make_patient(seed=5))
+    first = extract_features(ws)
+    damaged = ws / "features" / "cache" / "CHB-002.arrow"
+    read = extract_module.read_arrow
+
+    def read_damaged(path):
+        if Path(path) == damaged:
+            raise pa.ArrowInvalid("Buffer 3 did not start on 8-byte aligned offset")
+        return read(path)
+
+    monkeypatch.setattr(extract_module, "read_arrow", read_damaged)
+    rerun = extract_features(ws)
+    assert rerun.failed == ["CHB-002"] and not damaged.exists()
+    assert rerun.patients["patient_id"].tolist() == ["CHB-001"]
+    error = rerun.errors.set_index("patient_id").loc["CHB-002"]
+    assert error["error_type"] == "DamagedCache" and str(damaged) in error["message"]
+    monkeypatch.undo()
+    again = extract_features(ws)
+    assert again.computed == ["CHB-002"] and again.skipped == ["CHB-001"]
+    pd.testing.assert_frame_equal(again.lesions, first.lesions, check_exact=True)
 
 
 def test_dask_backend_on_two_workers_gives_identical_tables(cohort, first_run, tmp_path):

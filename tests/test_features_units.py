@@ -260,14 +260,25 @@ def test_registration_follows_the_patient_not_the_couch():
         transform, _, _ = dose_module._register(fixed, moving, 0, settings)
         return abs(transform.TransformPoint((0.0, 0.0, 0.0))[1] - shift[1])
 
-    assert vertical_error(dose_module.REGISTRATION) < 1.0
+    transform, _, body = dose_module._register(fixed, moving, 0, dose_module.REGISTRATION)
+    assert abs(transform.TransformPoint((0.0, 0.0, 0.0))[1] - shift[1]) < 1.0
     whole_image = dataclasses.replace(dose_module.REGISTRATION, body_only=False)
     assert vertical_error(whole_image) > 3.0
     # The check of the result: the misaligned couches must not flag a good registration.
-    transform, _, body = dose_module._register(fixed, moving, 0, dose_module.REGISTRATION)
     correlation = dose_module.alignment_correlation
     assert correlation(fixed, moving, transform, body) >= dose_module.MIN_REGISTRATION_CORRELATION
     assert correlation(fixed, moving, transform) < dose_module.MIN_REGISTRATION_CORRELATION
+
+
+def test_body_mask_leaves_out_the_couch_and_is_none_without_a_body():
+    image = _neck_on_a_couch(np.zeros(3), np.random.default_rng(1))
+    body = sitk.GetArrayFromImage(dose_module.body_mask(image)).astype(bool)
+    y = image.GetOrigin()[1] + 4.0 * np.arange(image.GetSize()[1])
+    assert not body[:, (y >= 50.0) & (y < 62.0), :].any()  # the plate
+    assert body[:, np.abs(y - 3.0) < 20.0, :].sum() > 1_000  # the neck
+    air = sitk.Image(image.GetSize(), sitk.sitkFloat32) - 1000.0
+    air.CopyInformation(image)
+    assert dose_module.body_mask(air) is None
 
 
 def test_dose_cut_to_the_lesions_maps_the_same_dose_in_less_memory(patient):
@@ -346,3 +357,15 @@ def test_patient_table_scopes_and_aggregates():
     assert np.isnan(table.loc["C-3", "GTVall_PT_suv_TLG"])
     assert table.loc["B-2", "rfs_days"] == 200.0
     assert not any(c.startswith("GTVp_centroid") for c in table.columns)
+
+
+def test_patient_table_of_a_cohort_without_any_lesion():
+    """Every mask empty (a valid case, e.g. predicted masks): counts 0, no crash."""
+    import pandas as pd
+
+    from radiomics_hnc.features.tables import lesions_frame, patients_table
+
+    manifest = pd.DataFrame({"patient_id": ["A-1", "B-2"], "center": ["A", "B"]})
+    table = patients_table(lesions_frame([]), manifest, ["A-1", "B-2"])
+    assert table["GTVall_MASK_count"].tolist() == [0.0, 0.0]
+    assert table["GTVall_MASK_max_centroid_distance_mm"].isna().all()

@@ -55,6 +55,32 @@ for _ in map_patients(time.sleep, [("P1", 60), ("P2", 60), ("P3", 60)], jobs=2,
 """
 
 
+_WORKER_KIND = """
+import sys
+from radiomics_hnc.parallel import map_patients
+def command_line(_):
+    with open("/proc/self/cmdline", "rb") as f:
+        return f.read()
+if sys.argv[1] == "torch":
+    import torch
+mine = command_line(None)
+results = dict(map_patients(command_line, [("P1", 0), ("P2", 0)], jobs=2, progress=False,
+                            fork_workers=True))
+print("forked" if all(line == mine for line in results.values()) else "fresh")
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="forked workers are Linux only")
+@pytest.mark.parametrize(("loaded", "kind"), [("nothing", "forked"), ("torch", "fresh")])
+def test_workers_are_forked_unless_torch_is_loaded(loaded, kind):
+    """A forked worker keeps the run's command line; loky's are new interpreters. With torch
+    loaded (``run`` trains and predicts before extracting) its OpenMP threads forbid a fork."""
+    done = subprocess.run([sys.executable, "-c", _WORKER_KIND, loaded], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == kind
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="forked workers are Linux only")
 def test_forked_workers_die_with_a_killed_run():
     """A killed run must not leave workers behind: they hold its open files (the stage lock),

@@ -188,10 +188,12 @@ def _register_level(fixed: sitk.Image, moving: sitk.Image, initial: sitk.Transfo
 
 
 def body_mask(image: sitk.Image) -> sitk.Image | None:
-    """The patient's body on a CT (HU): above -500 HU, opened in-plane by
-    :data:`_BODY_OPENING_MM` so that the thin couch plate and immobilisation shells come loose,
-    then its largest connected part; None when that holds fewer than 100 voxels (no body to
-    speak of: the whole image is used)."""
+    """The patient's body on a CT (HU): above -500 HU, opened along the first two (axial) axes
+    with a radius of :data:`_BODY_OPENING_MM` (at least one voxel; structures thinner than the
+    opening's 2 r + 1 voxels go), so that a thin couch plate and immobilisation shells come
+    loose, then its largest connected part; None when that holds fewer than 100 voxels (no body
+    to speak of: the whole image is used). A thick couch that stays joined to the patient's back
+    after the opening is kept, and pulls the registration as it did before."""
     radius = [max(1, round(_BODY_OPENING_MM / s)) for s in image.GetSpacing()[:2]] + [0]
     opened = sitk.BinaryMorphologicalOpening(image > _BODY_HU, radius)
     body = sitk.RelabelComponent(sitk.ConnectedComponent(opened), sortByObjectSize=True) == 1
@@ -230,10 +232,10 @@ def alignment_correlation(fixed: sitk.Image, moving: sitk.Image, transform: sitk
     b = sitk.GetArrayFromImage(moved).ravel()
     inside = (sitk.GetArrayViewFromImage(body).ravel() > 0 if body is not None
               else (a > _BODY_HU) | (b > _BODY_HU))
-    body = np.isfinite(b) & inside
-    if body.sum() < 10 or a[body].std() == 0 or b[body].std() == 0:
+    valid = np.isfinite(b) & inside
+    if valid.sum() < 10 or a[valid].std() == 0 or b[valid].std() == 0:
         return float("nan")
-    return float(np.corrcoef(a[body], b[body])[0, 1])
+    return float(np.corrcoef(a[valid], b[valid])[0, 1])
 
 
 def map_dose(

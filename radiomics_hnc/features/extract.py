@@ -25,6 +25,7 @@ one run at a time writes it (:func:`radiomics_hnc.locks.stage_lock`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -38,7 +39,12 @@ import SimpleITK as sitk
 
 from radiomics_hnc.errors import InputDataError, RadiomicsHNCError
 from radiomics_hnc.features.configs import FeatureConfigs, load_feature_configs
-from radiomics_hnc.features.dose import DoseMapping, register_planning_ct
+from radiomics_hnc.features.dose import (
+    MIN_REGISTRATION_CORRELATION,
+    REGISTRATION,
+    DoseMapping,
+    register_planning_ct,
+)
 from radiomics_hnc.features.lesion_features import ModalityExtractors, extract_lesion
 from radiomics_hnc.features.lesions import (
     MAX_NODE_COMPONENTS,
@@ -128,7 +134,9 @@ class PatientTask:
         """Everything besides the images that the features depend on."""
         record = provenance(config_hash=self.configs.content_hash)
         record.pop("created_utc")
-        return {**record, "min_lesion_ml": self.min_lesion_ml, "seed": self.seed}
+        return {**record, "min_lesion_ml": self.min_lesion_ml, "seed": self.seed,
+                "dose_registration": dataclasses.asdict(REGISTRATION),
+                "min_registration_correlation": MIN_REGISTRATION_CORRELATION}
 
     def input_records(self, known: dict[str, Any] | None = None) -> dict[str, Any]:
         """:func:`file_record` of each image (None where absent), reusing ``known`` hashes."""
@@ -277,8 +285,10 @@ def run_patient(task: PatientTask) -> dict:
     cached = _cached_provenance(Path(task.cache_path))
     inputs = _input_records(task, cached.get("inputs"))
     fingerprint = task.fingerprint(inputs)
-    if not task.force and cached.get("fingerprint") == fingerprint:
-        write_arrow(read_arrow(task.cache_path), task.cache_path, {**cached, "inputs": inputs})
+    current = not task.force and cached.get("fingerprint") == fingerprint
+    table = _cached_table(task.cache_path) if current else None
+    if table is not None:
+        write_arrow(table, task.cache_path, {**cached, "inputs": inputs})
         return {"extracted": False}
     table, errors, registration = extract_patient(task)
     record = provenance(config_hash=task.configs.content_hash, fingerprint=fingerprint,
@@ -294,6 +304,15 @@ def _input_records(task: PatientTask, known: dict[str, Any] | None) -> dict[str,
         raise InputDataError(f"image file could not be read ({exc.strerror})",
                              patient_id=task.patient_id, path=exc.filename,
                              hint="check the dataset folder or rerun discover") from exc
+
+
+def _cached_table(path: str | Path) -> pa.Table | None:
+    """A cache file's lesion rows, or None when the file is damaged (an Arrow IPC file has no
+    checksum: only damage to its structure is seen)."""
+    try:
+        return read_arrow(path)
+    except (OSError, pa.ArrowException):
+        return None
 
 
 def _cached_provenance(path: Path) -> dict[str, Any]:
@@ -425,7 +444,15 @@ def _gather(ws: Workspace, out: Path, tasks: list[PatientTask], errors: list[dic
     for task in tasks:
         if task.patient_id in failed:
             continue
-        table = read_arrow(task.cache_path)
+        table = _cached_table(task.cache_path)
+        if table is None:  # current by its footer, damaged inside: recomputed next time
+            Path(task.cache_path).unlink(missing_ok=True)
+            result.failed.append(task.patient_id)
+            errors.append({"patient_id": task.patient_id, "lesion_id": None, "stage": "extract",
+                           "error_type": "DamagedCache",
+                           "message": f"file {task.cache_path}: the cached features are "
+                           "damaged; the file was removed and the next run recomputes them"})
+            continue
         cached.append(table)
         errors.extend(schema_provenance(table.schema).get("errors", []))
         done.append(task.patient_id)

@@ -82,7 +82,7 @@ def lesions_frame(tables: list[pa.Table]) -> pd.DataFrame:
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return pd.DataFrame(columns=["patient_id", "center", "lesion_id", "label"])
-    frame = pa.concat_tables(tables, promote_options="default").to_pandas()
+    frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
     frame = frame[lesion_column_order(frame.columns)].sort_values(
         ["patient_id", "label", "lesion_id"], key=_lesion_sort_key).reset_index(drop=True)
     for column, dtype in _STATUS_DTYPES.items():  # DataFrame.astype would copy every column
@@ -105,9 +105,9 @@ def _aggregate(values: pd.Series, how: str) -> float:
 
 
 def _max_centroid_distance(lesions: pd.DataFrame) -> float:
-    points = lesions[_CENTROID].to_numpy(dtype=float)
-    if len(points) == 0:
+    if len(lesions) == 0:  # a cohort without any lesion has no centroid columns at all
         return float("nan")
+    points = lesions[_CENTROID].to_numpy(dtype=float)
     diffs = points[:, None, :] - points[None, :, :]
     return float(np.sqrt((diffs**2).sum(axis=-1)).max())
 
