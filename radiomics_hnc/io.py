@@ -512,7 +512,9 @@ def _voxel_memory(image: sitk.Image) -> np.ndarray | None:
     view = sitk.GetArrayViewFromImage(image)
     memory = np.frombuffer((ctypes.c_char * view.nbytes).from_address(view.ctypes.data),
                            np.uint8)
-    memory[0] = 1
+    # The first voxel's most significant byte (little-endian): a normal, non-zero value for every
+    # pixel type (2.0 for floats), which no denormals-are-zero setting can read back as 0.
+    memory[view.itemsize - 1] = 0x40
     return memory if image.GetPixel((0, 0, 0)) != 0 else None
 
 
