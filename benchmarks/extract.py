@@ -47,7 +47,7 @@ into it): it now decompresses into the image's own buffer (5 images 0.74 -> 0.34
 registration's coarse level optimised to 0.001 mm steps: it stops at 0.05 mm, the fine level at
 0.01 mm (1.4x faster, same accuracy: ``benchmarks/registration.py``). That benchmark also
 showed the registration erred by 3.6 mm (median) on the realistic generator, pulled by the couch;
-it now samples only the patient's body (0.15 mm), which costs ~0.2 s a patient more on this
+it now samples only the patient's body (0.16 mm), which costs ~0.2 s a patient more on this
 benchmark's couch-less phantom (its flat anatomy converges slowly without the body outline) and
 brought the filtered ratio from 10.9x to ~10x.
 """
